@@ -1,0 +1,114 @@
+//! The whole command-line surface (clap derive).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const ABOUT: &str = "Run declarative YAML flows of HTTP steps: OAuth2 sign-in, token refresh and API calls.";
+
+const LONG_ABOUT: &str = "Run declarative YAML flows of HTTP steps: OAuth2 sign-in, token refresh and API calls.
+
+A flow is a YAML file: default `vars:`, the `inputs:` it expects from outside, and a list of
+`steps:` (http, authorize, callback, token, refresh, echo) whose string values are templates:
+<< expr >> for values, <% %> for blocks, <# #> for comments. Steps `save:` values for later
+steps and `expect:` what responses must look like.";
+
+const EXAMPLES: &str = "Examples:
+  dmflow run --mock flows/login.yaml          sign in against the built-in emulator
+  dmflow run flows/login.yaml --env-file .env  sign in to Dailymotion (DM_API_KEY, DM_API_SECRET)
+  dmflow run flows/me.yaml --var ACCESS_TOKEN=... --json | jq .flows[0].outputs
+  dmflow check flows/*.yaml                    validate without sending anything";
+
+#[derive(Debug, Parser)]
+#[command(name = "dmflow", version, about = ABOUT, long_about = LONG_ABOUT)]
+#[command(after_help = format!("{EXAMPLES}\n\n{}", crate::exit::HELP))]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run flows in order; one line per step on stderr, results on stdout with --json.
+    #[command(after_help = crate::exit::HELP)]
+    Run(RunArgs),
+    /// Validate flows without sending anything: YAML, fields, templates and variables.
+    #[command(after_help = crate::exit::HELP)]
+    Check(CheckArgs),
+    /// Serve the Dailymotion emulator on 127.0.0.1 until Ctrl-C.
+    Mock(MockArgs),
+}
+
+/// Variables given on the command line.
+#[derive(Debug, Args, Clone, Default)]
+pub struct VarArgs {
+    /// Set a variable (wins over the flow's vars:, the environment and --env-file).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Read variables from a dotenv file; they also answer env("NAME").
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Flow files, run in the order given.
+    #[arg(required = true, value_name = "FLOW")]
+    pub flows: Vec<PathBuf>,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Show each request and response (headers and bodies, secrets masked).
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Show secrets (tokens, client secret, codes) instead of masking them.
+    #[arg(long)]
+    pub reveal: bool,
+    /// Run against the built-in Dailymotion emulator instead of the real API.
+    #[arg(long)]
+    pub mock: bool,
+    /// Do not open a browser: print the sign-in URL (and accept a pasted redirect URL).
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Open the sign-in URL with this command (called as `CMD URL`).
+    #[arg(long, value_name = "CMD", env = "DMFLOW_BROWSER")]
+    pub browser: Option<String>,
+    /// With --mock: the emulator's access-token lifetime in seconds (default 36000).
+    #[arg(long, value_name = "SECS", requires = "mock")]
+    pub token_ttl: Option<u64>,
+    /// Where dmflow keeps its state (default $DMFLOW_STATE_DIR, else ~/.local/state/dmflow).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Flow files to validate.
+    #[arg(required = true, value_name = "FLOW")]
+    pub flows: Vec<PathBuf>,
+    #[command(flatten)]
+    pub vars: VarArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MockArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8090)]
+    pub port: u16,
+    /// Lifetime of access tokens, in seconds (Dailymotion: 36000, ten hours).
+    #[arg(long, default_value_t = 36000, value_name = "SECS")]
+    pub token_ttl: u64,
+    /// Accept only the registered redirect URI (and its /SLUG forms), not any loopback port.
+    #[arg(long)]
+    pub strict_redirect: bool,
+    /// Approve sign-ins at once instead of showing the consent page.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Add this delay to every answer (fault injection), e.g. 200ms.
+    #[arg(long, value_name = "DURATION")]
+    pub latency: Option<String>,
+    /// Keep the emulator's state (apps, tokens) in this file across restarts.
+    #[arg(long, value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+}

@@ -1,0 +1,74 @@
+//! `--json`: the run as one JSON document on stdout (steps, statuses, timings, failures and
+//! saved outputs with their JSON types), masked like everything else.
+
+use crate::run::{FlowResult, Outcome};
+use crate::secret::Redactor;
+use serde_json::{Value, json};
+
+fn outcome_name(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Passed => "passed",
+        Outcome::Failed => "failed",
+        Outcome::Errored => "errored",
+        Outcome::Skipped => "skipped",
+    }
+}
+
+/// The whole run.
+pub fn results(results: &[FlowResult], redactor: &Redactor) -> Value {
+    let flows: Vec<Value> = results.iter().map(|r| flow(r, redactor)).collect();
+    let exit = crate::exit::worst(results.iter().map(FlowResult::exit_code));
+    json!({
+        "ok": exit == crate::exit::OK,
+        "exit_code": exit,
+        "flows": flows,
+    })
+}
+
+fn flow(result: &FlowResult, redactor: &Redactor) -> Value {
+    let steps: Vec<Value> = result
+        .steps
+        .iter()
+        .map(|step| {
+            let last = step.exchanges.last();
+            json!({
+                "name": step.name,
+                "kind": step.kind,
+                "outcome": outcome_name(step.outcome()),
+                "method": last.map(|e| e.request.method.clone()),
+                "url": last.map(|e| redactor.mask(&e.request.url)),
+                "status": step.status(),
+                "duration_ms": step.duration.as_secs_f64() * 1000.0,
+                "requests": step.exchanges.len(),
+                "failures": step.failures.iter().map(|f| json!({
+                    "subject": f.subject,
+                    "message": redactor.mask(&f.message),
+                    "line": (f.pos.line > 0).then_some(f.pos.line),
+                    "column": (f.pos.line > 0).then_some(f.pos.col),
+                })).collect::<Vec<_>>(),
+                "error": step.error.as_ref().map(|e| json!({
+                    "message": redactor.mask(&e.message()),
+                    "help": e.help().map(|h| redactor.mask(&h)),
+                    "exit_code": e.exit_code(),
+                })),
+                "saved": redactor.mask_json(&Value::Object(step.saved.clone().into_iter().collect())),
+                "notes": step.notes.iter().map(|n| redactor.mask(n)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "name": result.name,
+        "file": result.file,
+        "outcome": outcome_name(result.outcome()),
+        "exit_code": result.exit_code(),
+        "duration_ms": result.duration.as_secs_f64() * 1000.0,
+        "error": result.setup_error.as_ref().map(|e| json!({
+            "message": redactor.mask(&e.message()),
+            "help": e.help().map(|h| redactor.mask(&h)),
+            "exit_code": e.exit_code(),
+        })),
+        "steps": steps,
+        "skipped": result.skipped,
+        "outputs": redactor.mask_json(&Value::Object(result.outputs.clone().into_iter().collect())),
+    })
+}

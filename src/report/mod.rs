@@ -1,0 +1,4 @@
+//! What the user reads: live terminal lines on stderr, and machine-readable results.
+
+pub mod json;
+pub mod terminal;

@@ -1,0 +1,225 @@
+//! Live progress on stderr: a header per flow, one line per step (name, method, URL, status,
+//! time), failures and errors under it with `file:line:col`, and a summary. Colour only on a
+//! terminal and never under `NO_COLOR`. Everything passes through the redactor.
+
+use crate::diagnostic::{Diagnostic, render};
+use crate::flow::{Flow, Step};
+use crate::run::{FlowResult, Observer, Outcome, StepError, StepResult, report_duration};
+use crate::secret::Redactor;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+/// Whether stderr should get colour.
+pub fn stderr_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+struct Paint(bool);
+
+impl Paint {
+    fn wrap(&self, code: &str, text: &str) -> String {
+        if self.0 { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+    fn green(&self, t: &str) -> String {
+        self.wrap("32", t)
+    }
+    fn red(&self, t: &str) -> String {
+        self.wrap("31", t)
+    }
+    fn yellow(&self, t: &str) -> String {
+        self.wrap("33", t)
+    }
+    fn dim(&self, t: &str) -> String {
+        self.wrap("2", t)
+    }
+    fn bold(&self, t: &str) -> String {
+        self.wrap("1", t)
+    }
+}
+
+/// Largest body `-v` prints, in characters.
+const VERBOSE_BODY: usize = 4000;
+
+/// Writes progress to stderr (or to a buffer, for tests and parallel runs).
+pub struct Terminal {
+    paint: Paint,
+    verbose: bool,
+    redactor: Redactor,
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl Terminal {
+    pub fn stderr(redactor: Redactor, verbose: bool) -> Terminal {
+        Terminal::new(Box::new(std::io::stderr()), stderr_color(), redactor, verbose)
+    }
+
+    pub fn new(out: Box<dyn Write + Send>, color: bool, redactor: Redactor, verbose: bool) -> Terminal {
+        Terminal {
+            paint: Paint(color),
+            verbose,
+            redactor,
+            out: Mutex::new(out),
+        }
+    }
+
+    fn write(&self, text: &str) {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = out.write_all(self.redactor.mask(text).as_bytes());
+        let _ = out.flush();
+    }
+
+    /// Prints a diagnostic (an invalid flow, a problem from `check`).
+    pub fn diagnostic(&self, diag: &Diagnostic) {
+        self.write(&render(diag, self.paint.0));
+    }
+
+    fn step_line(&self, step: &Step, result: &StepResult) -> String {
+        let mark = match result.outcome() {
+            Outcome::Passed => self.paint.green("✓"),
+            Outcome::Failed => self.paint.red("✗"),
+            Outcome::Errored => self.paint.red("!"),
+            Outcome::Skipped => self.paint.dim("-"),
+        };
+        let mut line = format!("  {mark} {}", self.paint.bold(&step.name));
+        if let Some(exchange) = result.exchanges.last() {
+            line.push_str(&format!("  {} {}", exchange.request.method, exchange.request.url));
+            let status = exchange.response.status;
+            let status_text = status.to_string();
+            let painted = if status < 400 { self.paint.green(&status_text) } else { self.paint.yellow(&status_text) };
+            line.push_str(&format!("  {painted}"));
+        } else {
+            line.push_str(&format!("  {}", self.paint.dim(step.action.kind())));
+        }
+        line.push_str(&format!("  {}", self.paint.dim(&report_duration(result.duration))));
+        line.push('\n');
+        line
+    }
+
+    fn verbose_exchanges(&self, result: &StepResult) -> String {
+        let mut out = String::new();
+        for exchange in &result.exchanges {
+            let request = &exchange.request;
+            out.push_str(&format!("      > {} {}\n", request.method, request.url));
+            for (name, value) in &request.headers {
+                out.push_str(&format!("      > {name}: {}\n", self.redactor.mask_header(name, value)));
+            }
+            if let Some(body) = &request.body {
+                out.push_str(&format!("      > {}\n", clip(body)));
+            }
+            let response = &exchange.response;
+            out.push_str(&format!("      < {} ({})\n", response.status, report_duration(response.elapsed)));
+            for (name, value) in &response.headers {
+                out.push_str(&format!("      < {name}: {}\n", self.redactor.mask_header(name, value)));
+            }
+            if !response.body.is_empty() {
+                out.push_str(&format!("      < {}\n", clip(&response.body)));
+            }
+        }
+        out
+    }
+
+    fn error_text(&self, flow: &Flow, error: &StepError, step: Option<&str>) -> String {
+        let context = step.map(|s| format!("step `{s}`: ")).unwrap_or_default();
+        let mut diag = Diagnostic::new(format!("{context}{}", error.message())).help_opt(error.help());
+        match error.pos() {
+            Some(pos) if pos.line > 0 => diag = diag.at(&flow.source, pos).label("here"),
+            _ => diag = diag.in_file(&flow.source),
+        }
+        indent(&render(&diag, self.paint.0), "    ")
+    }
+
+    /// The closing summary of a run.
+    pub fn summary(&self, results: &[FlowResult]) {
+        let count = |o: Outcome| results.iter().filter(|r| r.outcome() == o).count();
+        let steps: usize = results.iter().map(|r| r.steps.len()).sum();
+        let total: std::time::Duration = results.iter().map(|r| r.duration).sum();
+        let (passed, failed, errored) = (count(Outcome::Passed), count(Outcome::Failed), count(Outcome::Errored));
+        let flows = if results.len() == 1 { "flow" } else { "flows" };
+        let mut parts = vec![self.paint.green(&format!("{passed} passed"))];
+        if failed > 0 {
+            parts.push(self.paint.red(&format!("{failed} failed")));
+        }
+        if errored > 0 {
+            parts.push(self.paint.red(&format!("{errored} errored")));
+        }
+        self.write(&format!(
+            "{} {flows}: {}  ({steps} steps, {})\n",
+            results.len(),
+            parts.join(", "),
+            report_duration(total)
+        ));
+    }
+
+    /// Lines shown after a flow (setup errors, skipped steps, outputs).
+    pub fn flow_finished(&self, flow: &Flow, result: &FlowResult) {
+        let mut text = String::new();
+        if let Some(error) = &result.setup_error {
+            text.push_str(&self.error_text(flow, error, None));
+        }
+        if !result.skipped.is_empty() && result.setup_error.is_none() {
+            text.push_str(&format!("    {}\n", self.paint.dim(&format!("skipped: {}", result.skipped.join(", ")))));
+        }
+        if !result.outputs.is_empty() && result.outcome() == Outcome::Passed {
+            let names: Vec<&str> = result.outputs.keys().map(String::as_str).collect();
+            text.push_str(&format!("    {}\n", self.paint.dim(&format!("outputs: {}", names.join(", ")))));
+        }
+        if !text.is_empty() {
+            self.write(&text);
+        }
+    }
+}
+
+impl Observer for Terminal {
+    fn flow_started(&self, flow: &Flow) {
+        self.write(&format!("{} {}\n", self.paint.bold(&flow.name), self.paint.dim(&flow.source.name)));
+    }
+
+    fn step_note(&self, _flow: &Flow, note: &str) {
+        self.write(&format!("    {} {note}\n", self.paint.dim("·")));
+    }
+
+    fn step_finished(&self, flow: &Flow, step: &Step, result: &StepResult) {
+        let mut text = self.step_line(step, result);
+        for note in &result.notes {
+            text.push_str(&format!("    {} {note}\n", self.paint.dim("·")));
+        }
+        if self.verbose {
+            text.push_str(&self.verbose_exchanges(result));
+            for (name, value) in &result.saved {
+                text.push_str(&format!("      saved {name} = {}\n", clip(&value.to_string())));
+            }
+        }
+        for failure in &result.failures {
+            let location = if failure.pos.line > 0 {
+                format!("{}:{}:{}", flow.source.name, failure.pos.line, failure.pos.col)
+            } else {
+                format!("{}:{}:{}", flow.source.name, step.pos.line, step.pos.col)
+            };
+            text.push_str(&format!(
+                "      {} {}: {}\n        {} {location}\n",
+                self.paint.red("expected"),
+                failure.subject,
+                failure.message,
+                self.paint.dim("-->")
+            ));
+        }
+        if let Some(error) = &result.error {
+            text.push_str(&self.error_text(flow, error, Some(&step.name)));
+        }
+        self.write(&text);
+    }
+}
+
+fn clip(text: &str) -> String {
+    let one_line = text.replace('\n', "\n        ");
+    if one_line.chars().count() > VERBOSE_BODY {
+        let cut: String = one_line.chars().take(VERBOSE_BODY).collect();
+        format!("{cut}… ({} characters in all)", text.chars().count())
+    } else {
+        one_line
+    }
+}
+
+fn indent(text: &str, prefix: &str) -> String {
+    text.lines().map(|l| if l.is_empty() { "\n".to_string() } else { format!("{prefix}{l}\n") }).collect()
+}
