@@ -146,6 +146,14 @@ fn check_command(args: CheckArgs) -> i32 {
     }
 }
 
+/// Offers the profile's stored values to the run.
+fn load_stored(store: &crate::store::ProfileStore, options: &mut RunOptions) -> Result<(), crate::store::StoreError> {
+    let data = store.read()?;
+    options.stored = data.values;
+    options.stored_endpoint = data.endpoint;
+    Ok(())
+}
+
 async fn run_command(args: RunArgs) -> i32 {
     let redactor = Redactor::new(args.reveal);
     let terminal = Terminal::stderr(redactor.clone(), args.verbose);
@@ -181,14 +189,31 @@ async fn run_command(args: RunArgs) -> i32 {
         },
         ..RunOptions::default()
     };
-    let _mock = if args.mock {
-        let state_dir = match crate::paths::state_dir(args.state_dir.as_ref()) {
-            Ok(dir) => dir,
-            Err(message) => {
-                eprintln!("error: {message}");
-                return exit::RUNTIME;
+    let state_dir = match crate::paths::state_dir(args.store.state_dir.as_ref()) {
+        Ok(dir) => dir,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::RUNTIME;
+        }
+    };
+    if !args.no_store {
+        let profile = args.store.profile.clone().unwrap_or_else(|| {
+            if args.mock { crate::store::MOCK_PROFILE } else { crate::store::DEFAULT_PROFILE }.to_string()
+        });
+        let store = match crate::store::ProfileStore::new(&state_dir, &profile) {
+            Ok(store) => store,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::INVALID;
             }
         };
+        if let Err(e) = load_stored(&store, &mut options) {
+            eprintln!("error: {e}");
+            return exit::RUNTIME;
+        }
+        options.store = Some(store);
+    }
+    let _mock = if args.mock {
         match crate::mock::start_for_run(&mut options, &state_dir, args.token_ttl).await {
             Ok(handle) => Some(handle),
             Err(message) => {
@@ -203,6 +228,14 @@ async fn run_command(args: RunArgs) -> i32 {
     for flow in &flows {
         let result = run::run_flow(flow, &options, &redactor, &terminal).await;
         terminal.flow_finished(flow, &result);
+        if let Some(store) = options.store.clone() {
+            let saved = run::store_outputs(&store, &result).and_then(|()| load_stored(&store, &mut options));
+            if let Err(e) = saved {
+                eprintln!("error: {e}");
+                results.push(result);
+                return exit::RUNTIME;
+            }
+        }
         results.push(result);
     }
     terminal.summary(&results);

@@ -77,6 +77,19 @@ pub struct RunArgs {
     /// With --mock: the emulator's access-token lifetime in seconds (default 36000).
     #[arg(long, value_name = "SECS", requires = "mock")]
     pub token_ttl: Option<u64>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Neither read inputs from nor write outputs to the token store.
+    #[arg(long)]
+    pub no_store: bool,
+}
+
+/// Which token store to use.
+#[derive(Debug, Args, Clone, Default)]
+pub struct StoreArgs {
+    /// The token store profile (default `default`; `mock` under --mock).
+    #[arg(long, value_name = "NAME", env = "DMFLOW_PROFILE")]
+    pub profile: Option<String>,
     /// Where dmflow keeps its state (default $DMFLOW_STATE_DIR, else ~/.local/state/dmflow).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,

@@ -18,4 +18,5 @@ pub mod paths;
 pub mod report;
 pub mod run;
 pub mod secret;
+pub mod store;
 pub mod template;

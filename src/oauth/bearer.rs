@@ -4,8 +4,9 @@
 //! names the scope (or the route) to ask for.
 
 use super::token::{client, refresh_with};
+use crate::run::exchange::Exchange;
 use crate::run::http::Prepared;
-use crate::run::{ActionOutput, StepContext, StepError};
+use crate::run::{ActionOutput, StepContext, StepError, StepResult};
 use crate::template::value_to_text;
 use regex::Regex;
 use std::sync::LazyLock;
@@ -32,18 +33,18 @@ fn bearer_of(prepared: &Prepared) -> Option<String> {
     })
 }
 
-/// Sends, and on an expired token refreshes once and retries once.
-pub async fn send_with_refresh(prepared: Prepared, cx: &mut StepContext<'_>) -> Result<ActionOutput, StepError> {
+/// Sends, and on an expired token refreshes once and retries once. Returns the last round
+/// trip and what the refresh produced (new tokens, a note).
+pub async fn send_with_refresh(prepared: Prepared, cx: &mut StepContext<'_>) -> Result<(Exchange, ActionOutput), StepError> {
     let first = cx.http.send(prepared.clone()).await.map_err(|e| StepError::Network(e.0))?;
     let mut output = ActionOutput::default();
     let status = first.response.status;
     let challenge = first.response.header("www-authenticate").map(str::to_string);
-    output.exchanges.push(first);
     if status == 403 {
-        if let Some(note) = scope_note(&output, challenge.as_deref()) {
+        if let Some(note) = scope_note(&first, challenge.as_deref()) {
             output.notes.push(note);
         }
-        return Ok(output);
+        return Ok((first, output));
     }
     let expired = status == 401
         && challenge
@@ -51,22 +52,25 @@ pub async fn send_with_refresh(prepared: Prepared, cx: &mut StepContext<'_>) -> 
             .and_then(|c| challenge_param(c, "error"))
             .is_some_and(|e| e == "invalid_token");
     let (Some(sent_token), true) = (bearer_of(&prepared), expired) else {
-        return Ok(output);
+        return Ok((first, output));
     };
     let current = cx.vars.get("ACCESS_TOKEN").map(value_to_text);
     let Some(refresh_token) = cx.vars.get("REFRESH_TOKEN").map(value_to_text) else {
-        return Ok(output);
+        return Ok((first, output));
     };
-    if current.as_deref() != Some(sent_token.as_str()) || cx.flow.oauth.token_url.is_none() {
-        return Ok(output);
+    if current.as_deref() != Some(sent_token.as_str()) {
+        return Ok((first, output));
     }
-    let client = client(&None, &None, &None, &None, cx, "automatic refresh")?;
-    let (refresh_exchange, tokens) = refresh_with(&client, &refresh_token, None, cx).await?;
-    output.exchanges.insert(0, refresh_exchange);
+    let Ok(client) = client(&None, &None, &None, &None, cx, "automatic refresh") else {
+        return Ok((first, output));
+    };
+    let (note, tokens) = refresh_with(&client, &refresh_token, None, cx).await?;
+    output.notes.extend(note);
     let Some(new_token) = tokens.get("ACCESS_TOKEN").map(value_to_text) else {
-        return Ok(output);
+        return Ok((first, output));
     };
     for (name, value) in &tokens {
+        cx.oauth.stored_names.remove(name);
         crate::run::scope::assign(cx.vars, cx.redactor, cx.flow, name, value.clone(), false);
     }
     output.notes.push("the access token had expired: refreshed it and retried once".into());
@@ -77,17 +81,47 @@ pub async fn send_with_refresh(prepared: Prepared, cx: &mut StepContext<'_>) -> 
         }
     }
     let second = cx.http.send(retry).await.map_err(|e| StepError::Network(e.0))?;
-    output.exchanges.push(second);
     output.outputs.extend(tokens);
-    Ok(output)
+    Ok((second, output))
+}
+
+/// Before the first step: a stored access token that expires within the skew is refreshed
+/// (when the flow can reach a token endpoint), and the refresh shows as a step of its own.
+pub async fn refresh_if_expiring(cx: &mut StepContext<'_>) -> Option<StepResult> {
+    if !cx.oauth.stored_names.contains("ACCESS_TOKEN") || !cx.oauth.stored_names.contains("REFRESH_TOKEN") {
+        return None;
+    }
+    let store = cx.store?;
+    let data = store.read().ok()?;
+    if !data.needs_refresh(jiff::Timestamp::now().as_second()) {
+        return None;
+    }
+    let started = std::time::Instant::now();
+    let mut result = StepResult::new("refresh (automatic)", "refresh");
+    let client = client(&None, &None, &None, &None, cx, "automatic refresh").ok()?;
+    let refresh_token = cx.vars.get("REFRESH_TOKEN").map(value_to_text)?;
+    match refresh_with(&client, &refresh_token, None, cx).await {
+        Ok((note, tokens)) => {
+            result.notes.push("the stored access token was about to expire: refreshed it first".into());
+            result.notes.extend(note);
+            for (name, value) in tokens {
+                cx.oauth.stored_names.remove(&name);
+                crate::run::scope::assign(cx.vars, cx.redactor, cx.flow, &name, value.clone(), false);
+                result.saved.insert(name, value);
+            }
+        }
+        Err(error) => result.error = Some(error),
+    }
+    result.exchanges = cx.http.take_journal();
+    result.duration = started.elapsed();
+    Some(result)
 }
 
 /// What to tell the user about a 403 that looks like a missing scope.
-fn scope_note(output: &ActionOutput, challenge: Option<&str>) -> Option<String> {
+fn scope_note(exchange: &Exchange, challenge: Option<&str>) -> Option<String> {
     if let Some(scope) = challenge.and_then(|c| challenge_param(c, "scope")) {
         return Some(format!("the token lacks the scope `{scope}`: add it to the flow's scope and sign in again (a session's scope cannot grow)"));
     }
-    let exchange = output.exchanges.last()?;
     let message = exchange.response.json.as_ref()?.pointer("/error/message")?.as_str()?;
     let lower = message.to_ascii_lowercase();
     if lower.contains("insufficient") || lower.contains("unsufficient") || lower.contains("scope") {

@@ -35,8 +35,8 @@ pub async fn run(spec: &EchoSpec, cx: &mut StepContext<'_>) -> Result<ActionOutp
             })?,
     };
     let prepared = Prepared::new(reqwest::Method::GET, url).header("Authorization", format!("Bearer {token}"));
-    let mut output = super::bearer::send_with_refresh(prepared, cx).await?;
-    if let Some(exchange) = output.exchanges.last() {
+    let (exchange, mut output) = super::bearer::send_with_refresh(prepared, cx).await?;
+    {
         let response = &exchange.response;
         let echoed = response.json.as_ref().and_then(|j| j.get("message")).and_then(Value::as_str);
         if response.status != 200 {

@@ -56,6 +56,12 @@ pub struct FlowOAuthState {
     pub verifier: Option<String>,
     pub redirect_uri: Option<String>,
     pub browser_task: Option<tokio::task::JoinHandle<()>>,
+    /// Variables whose value still is the one read from the token store.
+    pub stored_names: std::collections::BTreeSet<String>,
+    /// The token endpoint used by this run (recorded in the store with its tokens).
+    pub endpoint: Option<crate::store::TokenEndpoint>,
+    /// The endpoint recorded by an earlier run, for flows without an `oauth:` section.
+    pub fallback_endpoint: Option<crate::store::TokenEndpoint>,
 }
 
 impl FlowOAuthState {

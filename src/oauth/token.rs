@@ -33,11 +33,16 @@ pub fn client(
     step: &str,
 ) -> Result<Client, StepError> {
     let flow = &cx.flow.oauth;
-    let url_text = pick(url, &flow.token_url).ok_or_else(|| StepError::Invalid {
-        message: format!("the {step} step needs the token endpoint"),
-        pos: None,
-        help: Some("set `url:` on the step, or `token_url:` under the flow's `oauth:`".into()),
-    })?;
+    let Some(url_text) = pick(url, &flow.token_url) else {
+        if let Some(endpoint) = &cx.oauth.fallback_endpoint {
+            return stored_client(endpoint, cx);
+        }
+        return Err(StepError::Invalid {
+            message: format!("the {step} step needs the token endpoint"),
+            pos: None,
+            help: Some("set `url:` on the step, or `token_url:` under the flow's `oauth:`".into()),
+        });
+    };
     let token_url = parse_url(&text(cx.templates, cx.vars, url_text)?, url_text)?;
     let id_text = pick(client_id, &flow.client_id).ok_or_else(|| StepError::Invalid {
         message: format!("the {step} step needs `client_id`"),
@@ -74,6 +79,30 @@ pub fn client(
     })
 }
 
+/// A client from the endpoint a login run recorded; the secret comes from the store (if the
+/// user chose to keep it there), `API_SECRET`, or `DM_API_SECRET`.
+pub fn stored_client(endpoint: &crate::store::TokenEndpoint, cx: &StepContext<'_>) -> Result<Client, StepError> {
+    let token_url = url::Url::parse(&endpoint.token_url).map_err(|e| StepError::Invalid {
+        message: format!("the stored token URL `{}` is invalid: {e}", endpoint.token_url),
+        pos: None,
+        help: Some("sign in again with flows/login.yaml".into()),
+    })?;
+    let client_secret = endpoint
+        .client_secret
+        .clone()
+        .or_else(|| cx.vars.get("API_SECRET").map(crate::template::value_to_text))
+        .or_else(|| std::env::var("DM_API_SECRET").ok());
+    if let Some(secret) = &client_secret {
+        cx.redactor.add("API_SECRET", secret);
+    }
+    Ok(Client {
+        token_url,
+        client_id: endpoint.client_id.clone(),
+        client_secret,
+        basic: endpoint.client_auth == "basic",
+    })
+}
+
 fn form_encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
@@ -83,7 +112,7 @@ pub async fn request(
     client: &Client,
     mut fields: Vec<(String, String)>,
     grant: Grant,
-    cx: &StepContext<'_>,
+    cx: &mut StepContext<'_>,
 ) -> Result<(Exchange, IndexMap<String, Value>), StepError> {
     let mut prepared = Prepared::new(reqwest::Method::POST, client.token_url.clone()).header("Accept", "application/json");
     if client.basic {
@@ -121,6 +150,12 @@ pub async fn request(
         && let Some(Value::String(_)) = body.get("access_token")
     {
         let outputs = token_outputs(body);
+        cx.oauth.endpoint = Some(crate::store::TokenEndpoint {
+            token_url: client.token_url.to_string(),
+            client_id: client.client_id.clone(),
+            client_auth: if client.basic { "basic" } else { "form" }.into(),
+            client_secret: None,
+        });
         return Ok((exchange, outputs));
     }
     let status = response.status;
@@ -275,9 +310,8 @@ pub async fn run_token(spec: &TokenSpec, cx: &mut StepContext<'_>) -> Result<Act
     for (name, value) in &spec.params {
         fields.push((name.clone(), text(cx.templates, cx.vars, value)?));
     }
-    let (exchange, outputs) = request(&client, fields, grant, cx).await?;
+    let (_, outputs) = request(&client, fields, grant, cx).await?;
     Ok(ActionOutput {
-        exchanges: vec![exchange],
         outputs,
         ..ActionOutput::default()
     })
@@ -295,22 +329,72 @@ pub async fn run_refresh(spec: &RefreshSpec, cx: &mut StepContext<'_>) -> Result
         })?,
     };
     let scope = scope(&spec.scope, cx)?;
-    let (exchange, outputs) = refresh_with(&client, &refresh_token, scope, cx).await?;
+    let (note, outputs) = refresh_with(&client, &refresh_token, scope, cx).await?;
     Ok(ActionOutput {
-        exchanges: vec![exchange],
         outputs,
+        notes: note.into_iter().collect(),
         ..ActionOutput::default()
     })
 }
 
 /// The refresh_token grant; keeps the old refresh token when none comes back.
+///
+/// When the refresh token came from the token store, the refresh happens under the store's
+/// lock after re-reading it: if another process rotated the tokens meanwhile, we use its
+/// fresh ones (or its new refresh token) instead of spending a dead one, and a rotated pair is
+/// written back at once, so it survives whatever happens to the rest of the flow.
 pub async fn refresh_with(
     client: &Client,
     refresh_token: &str,
     scope: Option<String>,
-    cx: &StepContext<'_>,
-) -> Result<(Exchange, IndexMap<String, Value>), StepError> {
+    cx: &mut StepContext<'_>,
+) -> Result<(Option<String>, IndexMap<String, Value>), StepError> {
     cx.redactor.add("REFRESH_TOKEN", refresh_token);
+    let coordinated = cx.store.filter(|_| cx.oauth.stored_names.contains("REFRESH_TOKEN")).cloned();
+    let Some(store) = coordinated else {
+        let outputs = refresh_request(client, refresh_token, scope, cx).await?;
+        return Ok((None, outputs));
+    };
+    let lock_store = store.clone();
+    let lock = tokio::task::spawn_blocking(move || lock_store.lock())
+        .await
+        .map_err(|e| StepError::Runtime { message: e.to_string(), help: None })?
+        .map_err(store_error)?;
+    let mut data = store.read().map_err(store_error)?;
+    let mut token = refresh_token.to_string();
+    let mut note = None;
+    if let Some(stored) = data.text("REFRESH_TOKEN").filter(|t| *t != refresh_token) {
+        cx.redactor.add("REFRESH_TOKEN", &stored);
+        if data.text("ACCESS_TOKEN").is_some() && !data.needs_refresh(jiff::Timestamp::now().as_second()) {
+            let mut outputs = IndexMap::new();
+            for name in super::TOKEN_OUTPUTS {
+                if let Some(value) = data.values.get(*name) {
+                    outputs.insert(name.to_string(), value.clone());
+                }
+            }
+            drop(lock);
+            return Ok((Some("another dmflow refreshed the tokens meanwhile: using its fresh ones".into()), outputs));
+        }
+        note = Some("another dmflow rotated the refresh token meanwhile: used the new one".into());
+        token = stored;
+    }
+    let outputs = refresh_request(client, &token, scope, cx).await?;
+    crate::store::merge_tokens(&mut data, &outputs, true);
+    store.write_locked(&data).map_err(store_error)?;
+    drop(lock);
+    Ok((note, outputs))
+}
+
+fn store_error(e: crate::store::StoreError) -> StepError {
+    StepError::Runtime { message: e.0, help: None }
+}
+
+async fn refresh_request(
+    client: &Client,
+    refresh_token: &str,
+    scope: Option<String>,
+    cx: &mut StepContext<'_>,
+) -> Result<IndexMap<String, Value>, StepError> {
     let mut fields = vec![
         ("grant_type".to_string(), "refresh_token".to_string()),
         ("refresh_token".to_string(), refresh_token.to_string()),
@@ -318,11 +402,11 @@ pub async fn refresh_with(
     if let Some(scope) = scope {
         fields.push(("scope".into(), scope));
     }
-    let (exchange, mut outputs) = request(client, fields, Grant::Refresh, cx).await?;
+    let (_, mut outputs) = request(client, fields, Grant::Refresh, cx).await?;
     if !outputs.contains_key("REFRESH_TOKEN") {
         outputs.insert("REFRESH_TOKEN".into(), Value::String(refresh_token.to_string()));
     }
-    Ok((exchange, outputs))
+    Ok(outputs)
 }
 
 #[cfg(test)]

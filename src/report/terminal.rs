@@ -121,9 +121,8 @@ impl Terminal {
     fn error_text(&self, flow: &Flow, error: &StepError, step: Option<&str>) -> String {
         let context = step.map(|s| format!("step `{s}`: ")).unwrap_or_default();
         let mut diag = Diagnostic::new(format!("{context}{}", error.message())).help_opt(error.help());
-        match error.pos() {
-            Some(pos) if pos.line > 0 => diag = diag.at(&flow.source, pos).label("here"),
-            _ => diag = diag.in_file(&flow.source),
+        if let Some(pos) = error.pos().filter(|p| p.line > 0) {
+            diag = diag.at(&flow.source, pos).label("here");
         }
         indent(&render(&diag, self.paint.0), "    ")
     }

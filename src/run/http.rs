@@ -79,6 +79,9 @@ pub struct Http {
     jar: Arc<Jar>,
     clients: Mutex<HashMap<(bool, bool), reqwest::Client>>,
     rewrite: Option<HostRewrite>,
+    /// Every round trip since the last [`Http::take_journal`], in order: a step's report shows
+    /// all its requests, including those before an error.
+    journal: Mutex<Vec<Exchange>>,
 }
 
 impl Http {
@@ -87,7 +90,13 @@ impl Http {
             jar: Arc::new(Jar::default()),
             clients: Mutex::new(HashMap::new()),
             rewrite,
+            journal: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The round trips made since the last call.
+    pub fn take_journal(&self) -> Vec<Exchange> {
+        std::mem::take(&mut *self.journal.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The URL a request really goes to (after the `--mock` rewrite).
@@ -178,10 +187,15 @@ impl Http {
             .map_err(|e| NetError(describe(&e, &prepared)))?;
         let elapsed = started.elapsed();
         let body = String::from_utf8_lossy(&bytes).into_owned();
-        Ok(Exchange {
+        let exchange = Exchange {
             request: record,
             response: ResponseRecord::from_parts(status, headers, body, elapsed),
-        })
+        };
+        self.journal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(exchange.clone());
+        Ok(exchange)
     }
 }
 

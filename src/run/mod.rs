@@ -36,6 +36,11 @@ pub struct RunOptions {
     /// they win over `vars:` defaults but not over `--var`.
     pub overrides: IndexMap<String, String>,
     pub oauth: oauth::OAuthRuntime,
+    /// The token store of the run's profile: fills inputs, receives outputs, coordinates
+    /// refreshes with other processes.
+    pub store: Option<crate::store::ProfileStore>,
+    /// How to refresh without a flow's `oauth:` section (recorded by the login run).
+    pub stored_endpoint: Option<crate::store::TokenEndpoint>,
 }
 
 /// Why a step could not complete.
@@ -121,9 +126,22 @@ pub struct StepResult {
 }
 
 impl StepResult {
+    pub fn new(name: &str, kind: &'static str) -> StepResult {
+        StepResult {
+            name: name.to_string(),
+            kind,
+            exchanges: Vec::new(),
+            duration: Duration::ZERO,
+            failures: Vec::new(),
+            error: None,
+            saved: IndexMap::new(),
+            notes: Vec::new(),
+        }
+    }
+
     pub fn outcome(&self) -> Outcome {
-        if self.error.is_some() {
-            Outcome::Errored
+        if let Some(error) = &self.error {
+            if error.exit_code() == crate::exit::FAILED { Outcome::Failed } else { Outcome::Errored }
         } else if !self.failures.is_empty() {
             Outcome::Failed
         } else {
@@ -148,13 +166,15 @@ pub struct FlowResult {
     /// A problem before any step ran (missing input, bad default).
     pub setup_error: Option<StepError>,
     pub outputs: IndexMap<String, Value>,
+    /// The token endpoint the flow used, to record beside stored tokens.
+    pub endpoint: Option<crate::store::TokenEndpoint>,
     pub duration: Duration,
 }
 
 impl FlowResult {
     pub fn outcome(&self) -> Outcome {
-        if self.setup_error.is_some() {
-            return Outcome::Errored;
+        if let Some(error) = &self.setup_error {
+            return if error.exit_code() == crate::exit::FAILED { Outcome::Failed } else { Outcome::Errored };
         }
         self.steps
             .iter()
@@ -198,12 +218,14 @@ pub struct StepContext<'a> {
     pub oauth: &'a mut oauth::FlowOAuthState,
     pub runtime: &'a oauth::OAuthRuntime,
     pub observer: &'a dyn Observer,
+    /// The profile's token store, when the run has one.
+    pub store: Option<&'a crate::store::ProfileStore>,
 }
 
-/// What an action produced: its round trips and the variables it defines by itself.
+/// What an action produced besides its round trips (which the HTTP journal keeps): the
+/// variables it defines by itself, its own checks, notes.
 #[derive(Default)]
 pub struct ActionOutput {
-    pub exchanges: Vec<Exchange>,
     /// Checks the action makes by itself (echo's message).
     pub failures: Vec<Failure>,
     pub outputs: IndexMap<String, Value>,
@@ -229,9 +251,11 @@ pub async fn run_flow(flow: &Flow, options: &RunOptions, redactor: &Redactor, ob
         skipped: Vec::new(),
         setup_error: None,
         outputs: IndexMap::new(),
+        endpoint: None,
         duration: Duration::ZERO,
     };
-    let mut vars = match scope::initial(flow, options, &templates, redactor) {
+    let mut oauth_state = oauth::FlowOAuthState::default();
+    let mut vars = match scope::initial(flow, options, &templates, redactor, &mut oauth_state.stored_names) {
         Ok(vars) => vars,
         Err(err) => {
             result.setup_error = Some(err);
@@ -241,8 +265,25 @@ pub async fn run_flow(flow: &Flow, options: &RunOptions, redactor: &Redactor, ob
         }
     };
     let http = http::Http::new(options.oauth.rewrite.clone());
-    let mut oauth_state = oauth::FlowOAuthState::default();
+    oauth_state.fallback_endpoint = options.stored_endpoint.clone();
     let mut stopped = false;
+    {
+        let mut cx = StepContext {
+            flow,
+            templates: &templates,
+            vars: &mut vars,
+            redactor,
+            http: &http,
+            oauth: &mut oauth_state,
+            runtime: &options.oauth,
+            observer,
+            store: options.store.as_ref(),
+        };
+        if let Some(refreshed) = oauth::bearer::refresh_if_expiring(&mut cx).await {
+            stopped = refreshed.outcome() != Outcome::Passed;
+            result.steps.push(refreshed);
+        }
+    }
     for step in &flow.steps {
         if stopped {
             result.skipped.push(step.name.clone());
@@ -258,6 +299,7 @@ pub async fn run_flow(flow: &Flow, options: &RunOptions, redactor: &Redactor, ob
             oauth: &mut oauth_state,
             runtime: &options.oauth,
             observer,
+            store: options.store.as_ref(),
         };
         let step_result = run_step(step, &mut cx).await;
         observer.step_finished(flow, step, &step_result);
@@ -265,6 +307,7 @@ pub async fn run_flow(flow: &Flow, options: &RunOptions, redactor: &Redactor, ob
         result.steps.push(step_result);
     }
     oauth_state.close();
+    result.endpoint = oauth_state.endpoint.clone();
     for (name, _) in &flow.outputs {
         if let Some(value) = vars.get(name) {
             result.outputs.insert(name.clone(), value.clone());
@@ -274,19 +317,31 @@ pub async fn run_flow(flow: &Flow, options: &RunOptions, redactor: &Redactor, ob
     result
 }
 
+/// Hands a passed flow's outputs to the token store.
+pub fn store_outputs(store: &crate::store::ProfileStore, result: &FlowResult) -> Result<(), crate::store::StoreError> {
+    if result.outcome() != Outcome::Passed || result.outputs.is_empty() {
+        return Ok(());
+    }
+    let got_token = result.steps.iter().any(|s| matches!(s.kind, "token" | "refresh") && s.saved.contains_key("ACCESS_TOKEN"));
+    store.update(|data| {
+        crate::store::merge_tokens(data, &result.outputs, !got_token);
+        if let Some(endpoint) = &result.endpoint {
+            let secret = data.endpoint.as_ref().and_then(|e| e.client_secret.clone());
+            data.endpoint = Some(crate::store::TokenEndpoint {
+                client_secret: secret,
+                ..endpoint.clone()
+            });
+        }
+    })?;
+    Ok(())
+}
+
 async fn run_step(step: &Step, cx: &mut StepContext<'_>) -> StepResult {
+    let mut result = StepResult::new(&step.name, step.action.kind());
     let started = Instant::now();
-    let mut result = StepResult {
-        name: step.name.clone(),
-        kind: step.action.kind(),
-        exchanges: Vec::new(),
-        duration: Duration::ZERO,
-        failures: Vec::new(),
-        error: None,
-        saved: IndexMap::new(),
-        notes: Vec::new(),
-    };
-    let output = match run_action(step, cx).await {
+    let action = run_action(step, cx).await;
+    result.exchanges = cx.http.take_journal();
+    let output = match action {
         Ok(output) => output,
         Err(err) => {
             result.error = Some(err);
@@ -294,11 +349,11 @@ async fn run_step(step: &Step, cx: &mut StepContext<'_>) -> StepResult {
             return result;
         }
     };
-    result.exchanges = output.exchanges;
     result.notes = output.notes;
     result.failures = output.failures;
     let merged = output.response;
     for (name, value) in output.outputs {
+        cx.oauth.stored_names.remove(&name);
         scope::assign(cx.vars, cx.redactor, cx.flow, &name, value.clone(), false);
         result.saved.insert(name, value);
     }
@@ -306,6 +361,7 @@ async fn run_step(step: &Step, cx: &mut StepContext<'_>) -> StepResult {
         for (name, capture) in &step.save {
             match capture::extract(&capture.value, &response) {
                 Ok(value) => {
+                    cx.oauth.stored_names.remove(name);
                     scope::assign(cx.vars, cx.redactor, cx.flow, name, value.clone(), capture.value.secret);
                     result.saved.insert(name.clone(), value);
                 }
@@ -336,7 +392,7 @@ async fn run_action(step: &Step, cx: &mut StepContext<'_>) -> Result<ActionOutpu
             let prepared = http_step::prepare(spec, cx.templates, cx.vars)?;
             match &spec.paginate {
                 Some(paginate) => paginate::run(prepared, &paginate.value, cx).await,
-                None => oauth::bearer::send_with_refresh(prepared, cx).await,
+                None => oauth::bearer::send_with_refresh(prepared, cx).await.map(|(_, output)| output),
             }
         }
         Action::Authorize(spec) => oauth::authorize::run(spec, cx).await,

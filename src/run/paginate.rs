@@ -24,7 +24,9 @@ pub async fn run(first: Prepared, spec: &PaginateSpec, cx: &mut StepContext<'_>)
     let mut output = ActionOutput::default();
     let mut items: Vec<Value> = Vec::new();
     let mut last: Option<ResponseRecord> = None;
+    let mut fetched = 0;
     for page in start..start + u64::from(max_pages) {
+        fetched += 1;
         let mut prepared = first.clone();
         let others: Vec<(String, String)> = prepared
             .url
@@ -33,13 +35,10 @@ pub async fn run(first: Prepared, spec: &PaginateSpec, cx: &mut StepContext<'_>)
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
         prepared.url.query_pairs_mut().clear().extend_pairs(others).append_pair(param, &page.to_string());
-        let step = super::super::oauth::bearer::send_with_refresh(prepared, cx).await?;
+        let (exchange, step) = crate::oauth::bearer::send_with_refresh(prepared, cx).await?;
         output.notes.extend(step.notes);
         output.outputs.extend(step.outputs);
-        output.exchanges.extend(step.exchanges);
-        let Some(response) = output.exchanges.last().map(|e| e.response.clone()) else {
-            break;
-        };
+        let response = exchange.response;
         let body = response.json.clone();
         last = Some(response);
         let Some(Value::Object(object)) = body else { break };
@@ -48,6 +47,9 @@ pub async fn run(first: Prepared, spec: &PaginateSpec, cx: &mut StepContext<'_>)
         }
         if last.as_ref().is_some_and(|r| !(200..300).contains(&r.status)) || object.get(more) != Some(&Value::Bool(true)) {
             break;
+        }
+        if fetched == max_pages {
+            output.notes.push(format!("stopped after {max_pages} pages (max_pages): more remain"));
         }
     }
     if let Some(mut response) = last

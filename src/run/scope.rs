@@ -9,7 +9,13 @@ use crate::template::{Templates, Vars};
 use serde_json::Value;
 
 /// The variables a flow starts with.
-pub fn initial(flow: &Flow, options: &RunOptions, templates: &Templates, redactor: &Redactor) -> Result<Vars, StepError> {
+pub fn initial(
+    flow: &Flow,
+    options: &RunOptions,
+    templates: &Templates,
+    redactor: &Redactor,
+    from_store: &mut std::collections::BTreeSet<String>,
+) -> Result<Vars, StepError> {
     let mut vars = Vars::new();
     let layers = [&options.env_file, &options.overrides, &options.cli_vars];
     for layer in layers {
@@ -27,8 +33,20 @@ pub fn initial(flow: &Flow, options: &RunOptions, templates: &Templates, redacto
             assign(&mut vars, redactor, flow, name, Value::String(value), false);
         } else if let Some(value) = options.stored.get(name) {
             assign(&mut vars, redactor, flow, name, value.clone(), false);
+            from_store.insert(name.clone());
         } else if !input.optional {
             missing.push(name.clone());
+        }
+    }
+    // A stored access token comes with what its refresh needs, even if the flow does not ask.
+    if from_store.contains("ACCESS_TOKEN") {
+        for companion in ["REFRESH_TOKEN", "EXPIRES_AT", "EXPIRES_IN"] {
+            if !vars.contains_key(companion)
+                && let Some(value) = options.stored.get(companion)
+            {
+                assign(&mut vars, redactor, flow, companion, value.clone(), false);
+                from_store.insert(companion.to_string());
+            }
         }
     }
     if !missing.is_empty() {
