@@ -27,6 +27,11 @@ pub fn main(cli: Cli) -> i32 {
         Command::Run(args) => runtime.block_on(run_command(args)),
         Command::Check(args) => check_command(args),
         Command::Mock(args) => runtime.block_on(crate::mock::serve_command(args)),
+        Command::Env(args) => runtime.block_on(crate::token_commands::env_command(args)),
+        Command::Token(args) => runtime.block_on(crate::token_commands::token_command(args)),
+        Command::Exec(args) => runtime.block_on(crate::token_commands::exec_command(args)),
+        Command::Status(args) => runtime.block_on(crate::token_commands::status_command(args)),
+        Command::Logout(args) => runtime.block_on(crate::token_commands::logout_command(args)),
     }
 }
 
@@ -239,6 +244,17 @@ async fn run_command(args: RunArgs) -> i32 {
         results.push(result);
     }
     terminal.summary(&results);
+    if args.export.is_some() || args.export_file.is_some() {
+        let mut values = IndexMap::new();
+        for result in &results {
+            values.extend(result.outputs.clone());
+        }
+        let format = args.export.unwrap_or(crate::export::Format::Dotenv);
+        if let Err(message) = crate::export::emit(&values, format, args.export_file.as_deref()) {
+            eprintln!("error: {message}");
+            return exit::RUNTIME;
+        }
+    }
     if args.json {
         let doc = crate::report::json::results(&results, &redactor);
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());

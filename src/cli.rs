@@ -36,6 +36,47 @@ pub enum Command {
     Check(CheckArgs),
     /// Serve the Dailymotion emulator on 127.0.0.1 until Ctrl-C.
     Mock(MockArgs),
+    /// Print the stored outputs as environment variables: eval "$(dmflow env)".
+    #[command(after_help = "Examples:\n  eval \"$(dmflow env)\"\n  dmflow env --format dotenv > .env.tokens\n  dmflow env --format github        # in GitHub Actions: masked, appended to $GITHUB_ENV")]
+    Env(EnvArgs),
+    /// Print a valid access token (refreshed first if needed), for scripts.
+    #[command(after_help = "Example:\n  curl -H \"Authorization: Bearer $(dmflow token)\" https://api.dailymotion.com/me")]
+    Token(ProfileArgs),
+    /// Run a command with the stored outputs in its environment; exits with its code.
+    #[command(after_help = "Example:\n  dmflow exec -- node upload.js")]
+    Exec(ExecArgs),
+    /// Show what the token store holds for a profile (tokens masked) and when it expires.
+    Status(ProfileArgs),
+    /// Revoke the stored tokens with the provider (Dailymotion: /logout) and delete them.
+    Logout(ProfileArgs),
+}
+
+/// A token store profile, for the commands that use it without a flow.
+#[derive(Debug, Args, Clone)]
+pub struct ProfileArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Use the emulator's profile (`mock`), refreshing against the built-in emulator.
+    #[arg(long)]
+    pub mock: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct EnvArgs {
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    /// sh (bash, zsh), fish, dotenv, json, or github ($GITHUB_ENV with ::add-mask::).
+    #[arg(long, value_enum, default_value = "sh")]
+    pub format: crate::export::Format,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    /// The command and its arguments (after --).
+    #[arg(trailing_var_arg = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 /// Variables given on the command line.
@@ -82,6 +123,12 @@ pub struct RunArgs {
     /// Neither read inputs from nor write outputs to the token store.
     #[arg(long)]
     pub no_store: bool,
+    /// After the run, print the outputs as environment variables in this format.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub export: Option<crate::export::Format>,
+    /// Write the --export text to this file instead of stdout (default format: dotenv).
+    #[arg(long, value_name = "PATH")]
+    pub export_file: Option<PathBuf>,
 }
 
 /// Which token store to use.

@@ -182,10 +182,20 @@ impl ProfileStore {
     }
 }
 
-/// Merges token outputs into a profile, dropping stale token fields the new grant did not
-/// send (an old `EXPIRES_AT` must not outlive its token). Keeps the refresh token when none
+/// How the values being merged were obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A sign-in (token grant).
+    Grant,
+    Refresh,
+    /// Other outputs (a user id...).
+    Other,
+}
+
+/// Merges outputs into a profile, dropping stale token fields a new access token did not come
+/// with (an old `EXPIRES_AT` must not outlive its token). Keeps the refresh token when none
 /// came back.
-pub fn merge_tokens(data: &mut ProfileData, tokens: &IndexMap<String, Value>, refreshed: bool) {
+pub fn merge_tokens(data: &mut ProfileData, tokens: &IndexMap<String, Value>, origin: Origin) {
     let now = jiff::Timestamp::now().as_second();
     if tokens.contains_key("ACCESS_TOKEN") {
         for stale in ["EXPIRES_AT", "EXPIRES_IN"] {
@@ -197,10 +207,10 @@ pub fn merge_tokens(data: &mut ProfileData, tokens: &IndexMap<String, Value>, re
     for (name, value) in tokens {
         data.values.insert(name.clone(), value.clone());
     }
-    if refreshed {
-        data.refreshed_at = Some(now);
-    } else {
-        data.obtained_at = Some(now);
+    match origin {
+        Origin::Grant => data.obtained_at = Some(now),
+        Origin::Refresh => data.refreshed_at = Some(now),
+        Origin::Other => {}
     }
 }
 
@@ -267,7 +277,7 @@ mod tests {
         data.values.insert("EXPIRES_AT".into(), json!(5));
         let mut tokens = IndexMap::new();
         tokens.insert("ACCESS_TOKEN".to_string(), json!("a2"));
-        merge_tokens(&mut data, &tokens, true);
+        merge_tokens(&mut data, &tokens, Origin::Refresh);
         assert_eq!(data.text("REFRESH_TOKEN").as_deref(), Some("r1"));
         assert!(data.expires_at().is_none());
         assert!(data.refreshed_at.is_some());

@@ -23,7 +23,7 @@ pub const TOKEN_OUTPUTS: &[&str] = &[
     "REFRESH_TOKEN",
     "TOKEN_TYPE",
     "SCOPE",
-    "UID",
+    "USER_ID",
     "EXPIRES_IN",
     "EXPIRES_AT",
 ];

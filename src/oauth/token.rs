@@ -107,12 +107,37 @@ fn form_encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-/// Sends a token request and turns the answer into the token variables.
+/// Sends a token request for a step, and remembers the endpoint for the token store.
 pub async fn request(
+    client: &Client,
+    fields: Vec<(String, String)>,
+    grant: Grant,
+    cx: &mut StepContext<'_>,
+) -> Result<(Exchange, IndexMap<String, Value>), StepError> {
+    let answer = send_token_request(cx.http, cx.redactor, client, fields, grant).await?;
+    cx.oauth.endpoint = Some(client.endpoint());
+    Ok(answer)
+}
+
+impl Client {
+    /// What the token store records of this client (never the secret).
+    pub fn endpoint(&self) -> crate::store::TokenEndpoint {
+        crate::store::TokenEndpoint {
+            token_url: self.token_url.to_string(),
+            client_id: self.client_id.clone(),
+            client_auth: if self.basic { "basic" } else { "form" }.into(),
+            client_secret: None,
+        }
+    }
+}
+
+/// Sends a token request and turns the answer into the token variables.
+pub async fn send_token_request(
+    http: &crate::run::http::Http,
+    redactor: &crate::secret::Redactor,
     client: &Client,
     mut fields: Vec<(String, String)>,
     grant: Grant,
-    cx: &mut StepContext<'_>,
 ) -> Result<(Exchange, IndexMap<String, Value>), StepError> {
     let mut prepared = Prepared::new(reqwest::Method::POST, client.token_url.clone()).header("Accept", "application/json");
     if client.basic {
@@ -123,7 +148,7 @@ pub async fn request(
             form_encode(client.client_secret.as_deref().unwrap_or(""))
         );
         let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-        cx.redactor.add("client credentials", &encoded);
+        redactor.add("client credentials", &encoded);
         prepared = prepared.header("Authorization", format!("Basic {encoded}"));
     } else {
         fields.push(("client_id".into(), client.client_id.clone()));
@@ -133,14 +158,14 @@ pub async fn request(
     }
     prepared.body = Body::Form(fields);
     prepared.follow_redirects = false;
-    let exchange = cx.http.send(prepared).await.map_err(|e| StepError::Network(e.0))?;
+    let exchange = http.send(prepared).await.map_err(|e| StepError::Network(e.0))?;
     let response = &exchange.response;
     if let Some(Value::Object(body)) = &response.json {
         for (key, value) in body {
             if key.to_ascii_lowercase().contains("token")
                 && let Value::String(s) = value
             {
-                cx.redactor.add(&key.to_ascii_uppercase(), s);
+                redactor.add(&key.to_ascii_uppercase(), s);
             }
         }
     }
@@ -150,12 +175,6 @@ pub async fn request(
         && let Some(Value::String(_)) = body.get("access_token")
     {
         let outputs = token_outputs(body);
-        cx.oauth.endpoint = Some(crate::store::TokenEndpoint {
-            token_url: client.token_url.to_string(),
-            client_id: client.client_id.clone(),
-            client_auth: if client.basic { "basic" } else { "form" }.into(),
-            client_secret: None,
-        });
         return Ok((exchange, outputs));
     }
     let status = response.status;
@@ -197,7 +216,7 @@ fn as_runtime(err: StepError) -> StepError {
     }
 }
 
-/// ACCESS_TOKEN, REFRESH_TOKEN, TOKEN_TYPE, SCOPE, UID, EXPIRES_IN, EXPIRES_AT from a token
+/// ACCESS_TOKEN, REFRESH_TOKEN, TOKEN_TYPE, SCOPE, USER_ID (from `uid`), EXPIRES_IN, EXPIRES_AT from a token
 /// response. `expires_in` may be a number or a string, or missing (then no expiry is known).
 pub fn token_outputs(body: &serde_json::Map<String, Value>) -> IndexMap<String, Value> {
     let mut out = IndexMap::new();
@@ -211,7 +230,7 @@ pub fn token_outputs(body: &serde_json::Map<String, Value>) -> IndexMap<String, 
         ("refresh_token", "REFRESH_TOKEN"),
         ("token_type", "TOKEN_TYPE"),
         ("scope", "SCOPE"),
-        ("uid", "UID"),
+        ("uid", "USER_ID"),
     ] {
         if let Some(value) = body.get(field).and_then(text) {
             out.insert(name.to_string(), Value::String(value));
@@ -379,7 +398,7 @@ pub async fn refresh_with(
         token = stored;
     }
     let outputs = refresh_request(client, &token, scope, cx).await?;
-    crate::store::merge_tokens(&mut data, &outputs, true);
+    crate::store::merge_tokens(&mut data, &outputs, crate::store::Origin::Refresh);
     store.write_locked(&data).map_err(store_error)?;
     drop(lock);
     Ok((note, outputs))
@@ -395,6 +414,20 @@ async fn refresh_request(
     scope: Option<String>,
     cx: &mut StepContext<'_>,
 ) -> Result<IndexMap<String, Value>, StepError> {
+    let outputs = refresh_grant(cx.http, cx.redactor, client, refresh_token, scope).await?;
+    cx.oauth.endpoint = Some(client.endpoint());
+    Ok(outputs)
+}
+
+/// The refresh_token grant itself; keeps the old refresh token when none comes back.
+pub async fn refresh_grant(
+    http: &crate::run::http::Http,
+    redactor: &crate::secret::Redactor,
+    client: &Client,
+    refresh_token: &str,
+    scope: Option<String>,
+) -> Result<IndexMap<String, Value>, StepError> {
+    redactor.add("REFRESH_TOKEN", refresh_token);
     let mut fields = vec![
         ("grant_type".to_string(), "refresh_token".to_string()),
         ("refresh_token".to_string(), refresh_token.to_string()),
@@ -402,7 +435,7 @@ async fn refresh_request(
     if let Some(scope) = scope {
         fields.push(("scope".into(), scope));
     }
-    let (_, mut outputs) = request(client, fields, Grant::Refresh, cx).await?;
+    let (_, mut outputs) = send_token_request(http, redactor, client, fields, Grant::Refresh).await?;
     if !outputs.contains_key("REFRESH_TOKEN") {
         outputs.insert("REFRESH_TOKEN".into(), Value::String(refresh_token.to_string()));
     }
@@ -424,7 +457,7 @@ mod tests {
         assert_eq!(out["ACCESS_TOKEN"], json!("a"));
         assert_eq!(out["REFRESH_TOKEN"], json!("r"));
         assert_eq!(out["SCOPE"], json!("manage_videos userinfo"));
-        assert_eq!(out["UID"], json!("x1y2"));
+        assert_eq!(out["USER_ID"], json!("x1y2"));
         assert_eq!(out["EXPIRES_IN"], json!(36000));
         let at = out["EXPIRES_AT"].as_i64().unwrap();
         assert!((at - jiff::Timestamp::now().as_second() - 36000).abs() <= 2);

@@ -322,9 +322,16 @@ pub fn store_outputs(store: &crate::store::ProfileStore, result: &FlowResult) ->
     if result.outcome() != Outcome::Passed || result.outputs.is_empty() {
         return Ok(());
     }
-    let got_token = result.steps.iter().any(|s| matches!(s.kind, "token" | "refresh") && s.saved.contains_key("ACCESS_TOKEN"));
+    let granted = |kind: &str| result.steps.iter().any(|s| s.kind == kind && s.saved.contains_key("ACCESS_TOKEN"));
+    let origin = if granted("token") {
+        crate::store::Origin::Grant
+    } else if granted("refresh") {
+        crate::store::Origin::Refresh
+    } else {
+        crate::store::Origin::Other
+    };
     store.update(|data| {
-        crate::store::merge_tokens(data, &result.outputs, !got_token);
+        crate::store::merge_tokens(data, &result.outputs, origin);
         if let Some(endpoint) = &result.endpoint {
             let secret = data.endpoint.as_ref().and_then(|e| e.client_secret.clone());
             data.endpoint = Some(crate::store::TokenEndpoint {
