@@ -105,13 +105,13 @@ pub fn load_and_check(paths: &[impl AsRef<Path>], external: &BTreeSet<String>) -
     let mut flows = Vec::new();
     let mut problems = Vec::new();
     for path in paths {
-        match flow::load(path.as_ref()) {
-            Ok(flow) => {
-                problems.extend(flow::check::check(&flow, &templates, external));
-                flows.push(flow);
-            }
-            Err(diags) => problems.extend(diags),
+        let (flow, mut file_problems) = flow::load_for_check(path.as_ref());
+        if let Some(flow) = flow {
+            file_problems.extend(flow::check::check(&flow, &templates, external));
+            flows.push(flow);
         }
+        file_problems.sort_by_key(|p| p.pos.map(|pos| (pos.line, pos.col)));
+        problems.extend(file_problems);
     }
     (flows, problems)
 }

@@ -51,7 +51,7 @@ impl Checker<'_> {
             self.check_step(step);
         }
         for (name, pos) in &flow.outputs {
-            if !self.known.contains(name) {
+            if !self.known.contains(name) && !flow.unreadable.contains(name.as_str()) {
                 self.undefined(name, *pos, "`outputs:`", false);
             }
         }
@@ -164,7 +164,7 @@ impl Checker<'_> {
         match self.templates.variables(text) {
             Ok(names) => {
                 for name in names {
-                    if !self.known.contains(&name) {
+                    if !self.known.contains(&name) && !self.flow.unreadable.contains(name.as_str()) {
                         let at = self.flow.source.find_from(pos, &name);
                         self.undefined(&name, at, context, true);
                     }

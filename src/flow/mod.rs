@@ -9,7 +9,7 @@ pub mod node;
 mod parse;
 
 pub use model::{Capture, CaptureSource, Expect, HttpSpec, Predicate};
-pub use parse::{load, parse_source};
+pub use parse::{load, load_for_check, parse_recovering, parse_source};
 
 use crate::diagnostic::{Pos, Source};
 use crate::oauth::spec::{AuthorizeSpec, CallbackSpec, EchoSpec, OAuthSpec, RefreshSpec, TokenSpec};
@@ -30,6 +30,8 @@ pub struct Flow {
     pub oauth: OAuthSpec,
     pub steps: Vec<Step>,
     pub outputs: Vec<(String, Pos)>,
+    /// Text `check` had to skip past a problem; names found there are not reported undefined.
+    pub unreadable: String,
 }
 
 /// A variable the flow expects from outside.

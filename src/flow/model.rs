@@ -259,6 +259,13 @@ impl<'de> Visitor<'de> for PredicateVisitor {
     fn visit_unit<E>(self) -> Result<Predicate, E> {
         self.scalar(super::node::NodeKind::Null)
     }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Predicate, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Node>()? {
+            items.push(item);
+        }
+        self.scalar(super::node::NodeKind::Seq(items))
+    }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Predicate, A::Error> {
         let mut p = Predicate::default();
         while let Some(key) = map.next_key::<String>()? {

@@ -18,6 +18,19 @@ pub const MAX_FLOW_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Reads and parses a flow file. Every problem comes back as a diagnostic.
 pub fn load(path: &Path) -> Result<Flow, Vec<Diagnostic>> {
+    parse_source(&read(path)?)
+}
+
+/// Reads and parses a flow file for `check`: past a problem, parsing goes on where it can, so
+/// every problem of the file is reported at once.
+pub fn load_for_check(path: &Path) -> (Option<Flow>, Vec<Diagnostic>) {
+    match read(path) {
+        Ok(source) => parse_recovering(&source),
+        Err(problems) => (None, problems),
+    }
+}
+
+fn read(path: &Path) -> Result<Arc<Source>, Vec<Diagnostic>> {
     let name = path.display().to_string();
     let fail = |message: String| vec![Diagnostic::new(message)];
     let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read {name}: {e}")))?;
@@ -37,11 +50,167 @@ pub fn load(path: &Path) -> Result<Flow, Vec<Diagnostic>> {
             e.utf8_error().valid_up_to()
         ))
     })?;
-    parse_source(&Source::new(name, text))
+    Ok(Source::new(name, text))
 }
 
 /// Parses a flow from text already read.
 pub fn parse_source(source: &Arc<Source>) -> Result<Flow, Vec<Diagnostic>> {
+    check_not_empty(source)?;
+    let doc = parse_doc(&source.text).map_err(|e| vec![yaml_error(source, &e)])?;
+    let (flow, problems) = lower(source, doc);
+    if problems.is_empty() { Ok(flow) } else { Err(problems) }
+}
+
+fn parse_doc(text: &str) -> Result<FlowDoc, serde_saphyr::Error> {
+    let options = serde_saphyr::options! { with_snippet: false };
+    serde_saphyr::from_str_with_options(text, options)
+}
+
+/// How many times `check` steps past a schema problem in one file.
+const MAX_RECOVERIES: usize = 25;
+
+/// Whether serde-saphyr's error comes from the YAML parser (syntax), not from our schema.
+fn is_syntax(err: &serde_saphyr::Error) -> bool {
+    matches!(
+        err.without_snippet(),
+        serde_saphyr::Error::ExternalMessage { .. } | serde_saphyr::Error::Eof { .. }
+    )
+}
+
+/// Parses for `check`, finding as many problems as can be trusted:
+/// - a YAML syntax error is found first; the steps before the one it sits in are still
+///   checked (the rest of the file cannot be read reliably);
+/// - after a schema error (say a misspelt field), the entry is blanked (from its column to the
+///   end of its line, and the lines indented under it) and parsing goes on.
+///
+/// Line and column numbers stay those of the file. Variables that only blanked text could
+/// have defined are not reported as undefined (the flow remembers that text).
+pub fn parse_recovering(source: &Arc<Source>) -> (Option<Flow>, Vec<Diagnostic>) {
+    if let Err(problems) = check_not_empty(source) {
+        return (None, problems);
+    }
+    let mut lines: Vec<String> = source.text.split('\n').map(str::to_string).collect();
+    let mut problems: Vec<Diagnostic> = Vec::new();
+    let mut blanked = String::new();
+    let mut blanked_lines: HashSet<usize> = HashSet::new();
+    let options = serde_saphyr::options! { with_snippet: false };
+    let truncated = match serde_saphyr::from_str_with_options::<serde::de::IgnoredAny>(&source.text, options) {
+        Err(err) if is_syntax(&err) => {
+            let diag = yaml_error(source, &err);
+            let line = diag.pos.map(|p| p.line).unwrap_or(1);
+            problems.push(diag.help_opt(Some("the steps after this point were not checked: fix this first".into())));
+            let mut cut = enclosing_step_start(&lines, line);
+            // Step back further while the kept part still does not parse.
+            for _ in 0..MAX_RECOVERIES {
+                let kept = lines[..cut.saturating_sub(1).min(lines.len())].join("\n");
+                let still_broken = matches!(
+                    serde_saphyr::from_str_with_options::<serde::de::IgnoredAny>(&kept, serde_saphyr::options! { with_snippet: false }),
+                    Err(e) if is_syntax(&e)
+                );
+                let earlier = enclosing_step_start(&lines, cut.saturating_sub(1));
+                if !still_broken || earlier >= cut {
+                    break;
+                }
+                cut = earlier;
+            }
+            for (index, text) in lines.iter_mut().enumerate().skip(cut.saturating_sub(1)) {
+                blanked.push_str(text);
+                blanked.push('\n');
+                blanked_lines.insert(index + 1);
+                text.clear();
+            }
+            true
+        }
+        _ => false,
+    };
+    for _ in 0..MAX_RECOVERIES {
+        let text = lines.join("\n");
+        let err = match parse_doc(&text) {
+            Ok(doc) => {
+                let (mut flow, more) = lower(source, doc);
+                problems.extend(more.into_iter().filter(|p| !(truncated && p.message == "the flow has no steps")));
+                flow.unreadable = blanked;
+                return (Some(flow), problems);
+            }
+            Err(err) => err,
+        };
+        let diag = yaml_error(source, &err);
+        let unknown_field = matches!(err.without_snippet(), serde_saphyr::Error::SerdeUnknownField { .. });
+        let on_blanked = diag.pos.is_some_and(|p| blanked_lines.contains(&p.line));
+        let induced = !blanked.is_empty() && (is_syntax(&err) || diag.message.starts_with("missing field") || !unknown_field);
+        let repeated = problems.iter().any(|p| p.pos == diag.pos && p.message == diag.message);
+        if on_blanked || induced || repeated {
+            break;
+        }
+        let Some(pos) = diag.pos else {
+            problems.push(diag);
+            break;
+        };
+        problems.push(diag);
+        match blank(&mut lines, pos) {
+            Some((removed, touched)) => {
+                blanked.push_str(&removed);
+                blanked_lines.extend(touched);
+            }
+            None => break,
+        }
+    }
+    (None, problems)
+}
+
+/// The line where the step holding `line` starts (a `- ` item at the indentation of the
+/// first step), so a cut there keeps whole steps only.
+fn enclosing_step_start(lines: &[String], line: usize) -> usize {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let Some(steps) = lines.iter().position(|l| l.trim_end() == "steps:" && indent(l) == 0) else {
+        return line;
+    };
+    let Some(item_indent) = lines.iter().skip(steps + 1).find(|l| l.trim_start().starts_with("- ")).map(|l| indent(l)) else {
+        return line;
+    };
+    (steps + 1..line.min(lines.len()))
+        .rev()
+        .find(|&i| indent(&lines[i]) == item_indent && lines[i].trim_start().starts_with("- "))
+        .map(|i| i + 1)
+        .unwrap_or(line)
+}
+
+/// Blanks the entry at `pos`: its line from the column on, and the following lines indented
+/// deeper than that column. Returns the removed text and the lines touched, or `None` when
+/// nothing could be removed.
+fn blank(lines: &mut [String], pos: Pos) -> Option<(String, Vec<usize>)> {
+    let index = pos.line.checked_sub(1)?;
+    let line = lines.get(index)?;
+    let start = line.char_indices().nth(pos.col.saturating_sub(1)).map(|(i, _)| i).unwrap_or(line.len());
+    let (start, column) = if line[start..].trim().is_empty() {
+        let indent = line.len() - line.trim_start().len();
+        (indent, indent)
+    } else {
+        (start, line[..start].chars().count())
+    };
+    if line[start..].trim().is_empty() {
+        return None;
+    }
+    let mut removed = line[start..].to_string();
+    let kept = line[..start].to_string();
+    lines[index] = kept + &" ".repeat(line[start..].chars().count());
+    let mut touched = vec![pos.line];
+    for (offset, next) in lines.iter_mut().enumerate().skip(index + 1) {
+        let indent = next.chars().take_while(|c| *c == ' ').count();
+        if next.trim().is_empty() || indent > column {
+            removed.push('\n');
+            removed.push_str(next);
+            *next = String::new();
+            touched.push(offset + 1);
+        } else {
+            break;
+        }
+    }
+    removed.push('\n');
+    Some((removed, touched))
+}
+
+fn check_not_empty(source: &Arc<Source>) -> Result<(), Vec<Diagnostic>> {
     if source.text.trim().is_empty()
         || source
             .text
@@ -54,14 +223,12 @@ pub fn parse_source(source: &Arc<Source>) -> Result<Flow, Vec<Diagnostic>> {
                 .help("a flow needs at least `steps:`, a list of steps; see README.md"),
         ]);
     }
-    let options = serde_saphyr::options! { with_snippet: false };
-    let doc: FlowDoc = serde_saphyr::from_str_with_options(&source.text, options)
-        .map_err(|e| vec![yaml_error(source, &e)])?;
-    lower(source, doc)
+    Ok(())
 }
 
-/// Checks what serde cannot (one action per step, unique names) and builds the [`Flow`].
-fn lower(source: &Arc<Source>, doc: FlowDoc) -> Result<Flow, Vec<Diagnostic>> {
+/// Checks what serde cannot (one action per step, unique names) and builds the [`Flow`] from
+/// the steps that are right, with the problems of the others.
+fn lower(source: &Arc<Source>, doc: FlowDoc) -> (Flow, Vec<Diagnostic>) {
     let mut problems = Vec::new();
     let mut steps = Vec::new();
     let mut names = HashSet::new();
@@ -94,16 +261,13 @@ fn lower(source: &Arc<Source>, doc: FlowDoc) -> Result<Flow, Vec<Diagnostic>> {
             ),
         }
     }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
     let name = doc.name.unwrap_or_else(|| {
         Path::new(&source.name)
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "flow".into())
     });
-    Ok(Flow {
+    let flow = Flow {
         source: source.clone(),
         name,
         description: doc.description,
@@ -122,7 +286,9 @@ fn lower(source: &Arc<Source>, doc: FlowDoc) -> Result<Flow, Vec<Diagnostic>> {
         oauth: doc.oauth.unwrap_or_default(),
         steps,
         outputs: doc.outputs.iter().map(|o| (o.value.clone(), pos_of(o))).collect(),
-    })
+        unreadable: String::new(),
+    };
+    (flow, problems)
 }
 
 fn lower_step(index: usize, pos: Pos, doc: StepDoc) -> Result<Step, (String, String)> {
@@ -285,6 +451,18 @@ mod tests {
         assert_eq!(errs.len(), 2);
         assert!(errs[0].message.contains("has no action"));
         assert!(errs[1].message.contains("`http` and `echo`"));
+    }
+
+    #[test]
+    fn recovery_finds_problems_past_the_first() {
+        let text = "name: r\nsteps:\n  - name: one\n    htp:\n      url: x\n    http:\n      url: <<base>>\n      methd: GET\n  - name: two\n    http: { url: <<nope>> }\n";
+        let (flow, problems) = parse_recovering(&Source::new("r.yaml", text));
+        let messages: Vec<_> = problems.iter().map(|p| (p.message.clone(), p.pos.map(|p| p.line))).collect();
+        assert_eq!(messages[0], ("unknown field `htp`".to_string(), Some(4)));
+        assert_eq!(messages[1], ("unknown field `methd`".to_string(), Some(8)));
+        let flow = flow.expect("the rest of the flow is read");
+        assert_eq!(flow.steps.len(), 2);
+        assert!(flow.unreadable.contains("methd"));
     }
 
     #[test]

@@ -142,9 +142,10 @@ impl Terminal {
             parts.push(self.paint.red(&format!("{errored} errored")));
         }
         self.write(&format!(
-            "{} {flows}: {}  ({steps} steps, {})\n",
+            "{} {flows}: {}  ({steps} step{}, {})\n",
             results.len(),
             parts.join(", "),
+            if steps == 1 { "" } else { "s" },
             report_duration(total)
         ));
     }

@@ -1,0 +1,149 @@
+//! Shared test helpers: the dmflow binary in an isolated environment, a local HTTP server to
+//! run flows against, and snapshot settings that keep insta's files in `snapshots/`.
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use axum::Json;
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// The dmflow binary with a private state directory, no colour, no browser, no proxy.
+pub fn dmflow(state: &std::path::Path) -> Command {
+    let mut cmd = Command::cargo_bin("dmflow").expect("the dmflow binary is built");
+    cmd.env("DMFLOW_STATE_DIR", state)
+        .env("NO_COLOR", "1")
+        .env_remove("DMFLOW_BROWSER")
+        .env_remove("BROWSER")
+        .env_remove("DISPLAY")
+        .env_remove("DMFLOW_PROFILE")
+        .env_remove("DM_API_KEY")
+        .env_remove("DM_API_SECRET")
+        .env_remove("HTTP_PROXY")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("ALL_PROXY")
+        .timeout(std::time::Duration::from_secs(60));
+    cmd
+}
+
+/// insta settings that store snapshots in the top-level `snapshots/` directory.
+pub fn snapshot_settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.add_filter(r"\b\d+ ms\b", "[ms]");
+    settings.add_filter(r"\b\d+\.\d s\b", "[ms]");
+    settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[port]");
+    settings
+}
+
+/// Writes a flow file into `dir` and returns its path.
+pub fn write_flow(dir: &std::path::Path, name: &str, yaml: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, yaml).expect("write flow");
+    path
+}
+
+/// The base URL of a local test server, started once per test binary.
+pub fn server() -> &'static str {
+    static BASE: OnceLock<String> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                tx.send(format!("http://{}", listener.local_addr().expect("addr"))).expect("send");
+                axum::serve(listener, app()).await.expect("serve");
+            });
+        });
+        rx.recv().expect("server started")
+    })
+}
+
+fn app() -> axum::Router {
+    axum::Router::new()
+        .route("/items", post(create_item))
+        .route("/items/{id}", get(get_item))
+        .route("/headers", get(echo_headers))
+        .route("/form", post(echo_form))
+        .route("/text", get(|| async { "plain text, not JSON: order-4242 done" }))
+        .route("/status/{code}", get(status))
+        .route("/redirect", get(|| async { Redirect::to("/items/7") }))
+        .route("/cookie/set", get(set_cookie))
+        .route("/cookie/check", get(check_cookie))
+        .route("/slow", get(slow))
+        .route("/basic", get(basic))
+        .route("/query", get(echo_query))
+        .route("/secret", get(|| async { Json(json!({"token": "srv-secret-0123456789"})) }))
+        .route("/tracked/{key}", get(tracked))
+}
+
+static HITS: std::sync::Mutex<Option<HashMap<String, u32>>> = std::sync::Mutex::new(None);
+
+async fn tracked(Path(key): Path<String>) -> Json<Value> {
+    let mut hits = HITS.lock().unwrap();
+    *hits.get_or_insert_with(HashMap::new).entry(key).or_default() += 1;
+    Json(json!({"ok": true}))
+}
+
+/// How many requests `/tracked/KEY` received.
+pub fn hits(key: &str) -> u32 {
+    HITS.lock().unwrap().as_ref().and_then(|h| h.get(key).copied()).unwrap_or(0)
+}
+
+async fn create_item(Json(body): Json<Value>) -> Response {
+    let name = body.get("name").cloned().unwrap_or(Value::Null);
+    (StatusCode::CREATED, [(header::LOCATION, "/items/7")], Json(json!({"id": 7, "name": name, "tags": ["new"], "price": 9.5}))).into_response()
+}
+
+async fn get_item(Path(id): Path<u32>, headers: HeaderMap) -> Response {
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    Json(json!({"id": id, "name": "widget", "auth": auth, "ok": true})).into_response()
+}
+
+async fn echo_headers(headers: HeaderMap) -> Json<Value> {
+    let map: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or(""))))
+        .collect();
+    Json(Value::Object(map))
+}
+
+async fn echo_form(axum::Form(form): axum::Form<HashMap<String, String>>) -> Json<Value> {
+    Json(json!(form))
+}
+
+async fn echo_query(Query(q): Query<Vec<(String, String)>>) -> Json<Value> {
+    Json(json!(q))
+}
+
+async fn status(Path(code): Path<u16>) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
+    (status, Json(json!({"status": code}))).into_response()
+}
+
+async fn set_cookie() -> Response {
+    ([(header::SET_COOKIE, "session=abc123; Path=/")], Json(json!({"set": true}))).into_response()
+}
+
+async fn check_cookie(headers: HeaderMap) -> Json<Value> {
+    let cookie = headers.get(header::COOKIE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    Json(json!({"cookie": cookie}))
+}
+
+async fn slow() -> &'static str {
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    "late"
+}
+
+async fn basic(headers: HeaderMap) -> Response {
+    match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        Some("Basic dXNlcjpwQHNz") => Json(json!({"user": "user"})).into_response(),
+        _ => (StatusCode::UNAUTHORIZED, Json(json!({"error": "who are you"}))).into_response(),
+    }
+}
