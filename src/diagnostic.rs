@@ -195,7 +195,8 @@ pub fn render(diag: &Diagnostic, color: bool) -> String {
     };
     let handler = miette::GraphicalReportHandler::new_themed(theme)
         .with_context_lines(1)
-        .with_width(100);
+        .with_width(200)
+        .with_wrap_lines(false);
     let mut out = String::new();
     if handler.render_report(&mut out, &report).is_err() {
         out = format!("error: {diag}\n");

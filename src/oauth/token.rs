@@ -162,7 +162,7 @@ pub async fn send_token_request(
     let response = &exchange.response;
     if let Some(Value::Object(body)) = &response.json {
         for (key, value) in body {
-            if key.to_ascii_lowercase().contains("token")
+            if key.to_ascii_lowercase().ends_with("token")
                 && let Value::String(s) = value
             {
                 redactor.add(&key.to_ascii_uppercase(), s);

@@ -81,6 +81,23 @@ fn app() -> axum::Router {
         .route("/query", get(echo_query))
         .route("/secret", get(|| async { Json(json!({"token": "srv-secret-0123456789"})) }))
         .route("/tracked/{key}", get(tracked))
+        .route("/token/{case}", post(token_case))
+}
+
+/// Token endpoints that answer each case of RFC 6749 §5.1 and §5.2 (and worse).
+async fn token_case(Path(case): Path<String>) -> Response {
+    let ok = |body: Value| (StatusCode::OK, Json(body)).into_response();
+    match case.as_str() {
+        "full" => ok(json!({"access_token": "at-full-0123456789", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "rt-full-0123456789", "scope": "read write", "uid": "x1"})),
+        "minimal" => ok(json!({"access_token": "at-min-0123456789", "token_type": "bearer"})),
+        "string-expiry" => ok(json!({"access_token": "at-str-0123456789", "token_type": "Bearer", "expires_in": "7200"})),
+        "invalid-grant" => (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_grant", "error_description": "Invalid authorization code."}))).into_response(),
+        "invalid-client" => (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client", "error_description": "Bad secret."}))).into_response(),
+        "html-500" => (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/html")], "<html><body>Quelque chose s'est mal passé</body></html>").into_response(),
+        "json-503" => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "temporarily_unavailable"}))).into_response(),
+        "redirect" => Redirect::temporary("/token/full").into_response(),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 static HITS: std::sync::Mutex<Option<HashMap<String, u32>>> = std::sync::Mutex::new(None);
