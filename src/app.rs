@@ -16,7 +16,11 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 pub fn main(cli: Cli) -> i32 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -43,7 +47,11 @@ pub struct CliVars {
 
 impl CliVars {
     pub fn names(&self) -> BTreeSet<String> {
-        self.vars.keys().chain(self.env_file.keys()).cloned().collect()
+        self.vars
+            .keys()
+            .chain(self.env_file.keys())
+            .cloned()
+            .collect()
     }
 }
 
@@ -68,7 +76,11 @@ pub fn cli_vars(args: &VarArgs) -> Result<CliVars, Vec<Diagnostic>> {
             Err(diag) => problems.push(diag),
         }
     }
-    if problems.is_empty() { Ok(CliVars { vars, env_file }) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(CliVars { vars, env_file })
+    } else {
+        Err(problems)
+    }
 }
 
 fn valid_name(name: &str) -> bool {
@@ -79,7 +91,8 @@ fn valid_name(name: &str) -> bool {
 
 fn read_env_file(path: &Path) -> Result<IndexMap<String, String>, Diagnostic> {
     let name = path.display().to_string();
-    let iter = dotenvy::from_path_iter(path).map_err(|e| Diagnostic::new(format!("cannot read the env file {name}: {e}")))?;
+    let iter = dotenvy::from_path_iter(path)
+        .map_err(|e| Diagnostic::new(format!("cannot read the env file {name}: {e}")))?;
     let mut out = IndexMap::new();
     for item in iter {
         match item {
@@ -100,7 +113,10 @@ fn read_env_file(path: &Path) -> Result<IndexMap<String, String>, Diagnostic> {
 }
 
 /// Loads every flow, then checks each; returns the flows or all the problems.
-pub fn load_and_check(paths: &[impl AsRef<Path>], external: &BTreeSet<String>) -> (Vec<Flow>, Vec<Diagnostic>) {
+pub fn load_and_check(
+    paths: &[impl AsRef<Path>],
+    external: &BTreeSet<String>,
+) -> (Vec<Flow>, Vec<Diagnostic>) {
     let templates = Templates::new(EnvLookup::default(), Redactor::new(false));
     let mut flows = Vec::new();
     let mut problems = Vec::new();
@@ -139,7 +155,10 @@ fn check_command(args: CheckArgs) -> i32 {
         );
         exit::OK
     } else {
-        let files: BTreeSet<_> = problems.iter().filter_map(|p| p.source.as_ref().map(|s| s.name.clone())).collect();
+        let files: BTreeSet<_> = problems
+            .iter()
+            .filter_map(|p| p.source.as_ref().map(|s| s.name.clone()))
+            .collect();
         eprintln!(
             "{} problem{} in {} file{}",
             problems.len(),
@@ -152,7 +171,10 @@ fn check_command(args: CheckArgs) -> i32 {
 }
 
 /// Offers the profile's stored values to the run.
-fn load_stored(store: &crate::store::ProfileStore, options: &mut RunOptions) -> Result<(), crate::store::StoreError> {
+fn load_stored(
+    store: &crate::store::ProfileStore,
+    options: &mut RunOptions,
+) -> Result<(), crate::store::StoreError> {
     let data = store.read()?;
     options.stored = data.values;
     options.stored_endpoint = data.endpoint;
@@ -172,7 +194,10 @@ async fn run_command(args: RunArgs) -> i32 {
     let (flows, problems) = load_and_check(&args.flows, &cli.names());
     if !problems.is_empty() {
         problems.iter().for_each(|d| terminal.diagnostic(d));
-        eprintln!("nothing was sent: fix the flow{} first (dmflow check shows the same)", if args.flows.len() == 1 { "" } else { "s" });
+        eprintln!(
+            "nothing was sent: fix the flow{} first (dmflow check shows the same)",
+            if args.flows.len() == 1 { "" } else { "s" }
+        );
         return exit::INVALID;
     }
     let browser = if args.mock {
@@ -203,7 +228,12 @@ async fn run_command(args: RunArgs) -> i32 {
     };
     if !args.no_store {
         let profile = args.store.profile.clone().unwrap_or_else(|| {
-            if args.mock { crate::store::MOCK_PROFILE } else { crate::store::DEFAULT_PROFILE }.to_string()
+            if args.mock {
+                crate::store::MOCK_PROFILE
+            } else {
+                crate::store::DEFAULT_PROFILE
+            }
+            .to_string()
         });
         let store = match crate::store::ProfileStore::new(&state_dir, &profile) {
             Ok(store) => store,
@@ -234,7 +264,8 @@ async fn run_command(args: RunArgs) -> i32 {
         let result = run::run_flow(flow, &options, &redactor, &terminal).await;
         terminal.flow_finished(flow, &result);
         if let Some(store) = options.store.clone() {
-            let saved = run::store_outputs(&store, &result).and_then(|()| load_stored(&store, &mut options));
+            let saved = run::store_outputs(&store, &result)
+                .and_then(|()| load_stored(&store, &mut options));
             if let Err(e) = saved {
                 eprintln!("error: {e}");
                 results.push(result);

@@ -3,9 +3,11 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-const ABOUT: &str = "Run declarative YAML flows of HTTP steps: OAuth2 sign-in, token refresh and API calls.";
+const ABOUT: &str =
+    "Run declarative YAML flows of HTTP steps: OAuth2 sign-in, token refresh and API calls.";
 
-const LONG_ABOUT: &str = "Run declarative YAML flows of HTTP steps: OAuth2 sign-in, token refresh and API calls.
+const LONG_ABOUT: &str =
+    "Run declarative YAML flows of HTTP steps: OAuth2 sign-in, token refresh and API calls.
 
 A flow is a YAML file: default `vars:`, the `inputs:` it expects from outside, and a list of
 `steps:` (http, authorize, callback, token, refresh, echo) whose string values are templates:
@@ -37,10 +39,14 @@ pub enum Command {
     /// Serve the Dailymotion emulator on 127.0.0.1 until Ctrl-C.
     Mock(MockArgs),
     /// Print the stored outputs as environment variables: eval "$(dmflow env)".
-    #[command(after_help = "Examples:\n  eval \"$(dmflow env)\"\n  dmflow env --format dotenv > .env.tokens\n  dmflow env --format github        # in GitHub Actions: masked, appended to $GITHUB_ENV")]
+    #[command(
+        after_help = "Examples:\n  eval \"$(dmflow env)\"\n  dmflow env --format dotenv > .env.tokens\n  dmflow env --format github        # in GitHub Actions: masked, appended to $GITHUB_ENV"
+    )]
     Env(EnvArgs),
     /// Print a valid access token (refreshed first if needed), for scripts.
-    #[command(after_help = "Example:\n  curl -H \"Authorization: Bearer $(dmflow token)\" https://api.dailymotion.com/me")]
+    #[command(
+        after_help = "Example:\n  curl -H \"Authorization: Bearer $(dmflow token)\" https://api.dailymotion.com/me"
+    )]
     Token(ProfileArgs),
     /// Run a command with the stored outputs in its environment; exits with its code.
     #[command(after_help = "Example:\n  dmflow exec -- node upload.js")]

@@ -179,9 +179,9 @@ impl miette::Diagnostic for Report<'_> {
 /// Renders a diagnostic for a terminal: colour only when asked, ASCII carets otherwise.
 pub fn render(diag: &Diagnostic, color: bool) -> String {
     let named = match (&diag.source, diag.pos) {
-        (Some(src), Some(_)) => Some(
-            miette::NamedSource::new(src.name.clone(), src.text.clone()).with_language("yaml"),
-        ),
+        (Some(src), Some(_)) => {
+            Some(miette::NamedSource::new(src.name.clone(), src.text.clone()).with_language("yaml"))
+        }
         _ => None,
     };
     let report = Report { diag, named };
@@ -210,13 +210,47 @@ pub fn render(diag: &Diagnostic, color: bool) -> String {
 }
 
 /// Closest candidate to `name` by edit distance, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(&name.to_lowercase(), &c.to_lowercase()), c))
+        .map(|c| {
+            (
+                strsim::jaro_winkler(&name.to_lowercase(), &c.to_lowercase()),
+                c,
+            )
+        })
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
+}
+
+impl Source {
+    /// The position of a byte offset (1-based line and character column).
+    pub fn pos_at(&self, offset: usize, len: usize) -> Pos {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let col = self.text[line_start..offset].chars().count() + 1;
+        Pos::new(line, col, len)
+    }
+
+    /// Narrows a position to the first occurrence of `needle` at or after it (within a few
+    /// lines), so a caret can sit under a variable inside a longer template.
+    pub fn find_from(&self, pos: Pos, needle: &str) -> Pos {
+        let start = self.offset(pos.line, pos.col);
+        let window_end = (start + 4096).min(self.text.len());
+        let Some(window) = self.text.get(start..window_end) else {
+            return pos;
+        };
+        match window.find(needle) {
+            Some(found) => self.pos_at(start + found, needle.chars().count()),
+            None => pos,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -248,33 +282,10 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(did_you_mean("ACESS_TOKEN", ["ACCESS_TOKEN", "API_KEY"]), Some("ACCESS_TOKEN"));
+        assert_eq!(
+            did_you_mean("ACESS_TOKEN", ["ACCESS_TOKEN", "API_KEY"]),
+            Some("ACCESS_TOKEN")
+        );
         assert_eq!(did_you_mean("zzz", ["ACCESS_TOKEN"]), None);
-    }
-}
-
-impl Source {
-    /// The position of a byte offset (1-based line and character column).
-    pub fn pos_at(&self, offset: usize, len: usize) -> Pos {
-        let offset = offset.min(self.text.len());
-        let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-        let col = self.text[line_start..offset].chars().count() + 1;
-        Pos::new(line, col, len)
-    }
-
-    /// Narrows a position to the first occurrence of `needle` at or after it (within a few
-    /// lines), so a caret can sit under a variable inside a longer template.
-    pub fn find_from(&self, pos: Pos, needle: &str) -> Pos {
-        let start = self.offset(pos.line, pos.col);
-        let window_end = (start + 4096).min(self.text.len());
-        let Some(window) = self.text.get(start..window_end) else {
-            return pos;
-        };
-        match window.find(needle) {
-            Some(found) => self.pos_at(start + found, needle.chars().count()),
-            None => pos,
-        }
     }
 }

@@ -76,12 +76,21 @@ pub fn github_masks(values: &IndexMap<String, Value>) -> String {
     values
         .iter()
         .filter(|(k, _)| crate::secret::is_secret_name(k))
-        .flat_map(|(_, v)| text(v).lines().map(|l| format!("::add-mask::{l}\n")).collect::<Vec<_>>())
+        .flat_map(|(_, v)| {
+            text(v)
+                .lines()
+                .map(|l| format!("::add-mask::{l}\n"))
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
 /// Writes the outputs where `format` says: stdout, or `$GITHUB_ENV` (and masks on stdout).
-pub fn emit(values: &IndexMap<String, Value>, format: Format, file: Option<&std::path::Path>) -> Result<(), String> {
+pub fn emit(
+    values: &IndexMap<String, Value>,
+    format: Format,
+    file: Option<&std::path::Path>,
+) -> Result<(), String> {
     use std::io::Write;
     let text = render(values, format);
     if format == Format::Github {
@@ -97,14 +106,18 @@ pub fn emit(values: &IndexMap<String, Value>, format: Format, file: Option<&std:
             .append(true)
             .open(&path)
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        return f.write_all(text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()));
+        return f
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()));
     }
     match file {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             }
-            crate::fsutil::write_atomic(path, text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+            crate::fsutil::write_atomic(path, text.as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))
         }
         None => {
             print!("{text}");
@@ -129,7 +142,10 @@ mod tests {
     #[test]
     fn sh_quoting_is_literal() {
         let out = render(&values(), Format::Sh);
-        assert!(out.contains(r"export ACCESS_TOKEN='a'\''b c$HOME\x'"), "{out}");
+        assert!(
+            out.contains(r"export ACCESS_TOKEN='a'\''b c$HOME\x'"),
+            "{out}"
+        );
         assert!(out.contains("export COUNT='3'"));
         assert!(out.contains(r#"export IDS='["x1","x2"]'"#));
     }
@@ -137,7 +153,10 @@ mod tests {
     #[test]
     fn github_uses_heredocs_and_masks_secrets() {
         let out = render(&values(), Format::Github);
-        assert!(out.starts_with("ACCESS_TOKEN<<DMFLOW_EOF\na'b c$HOME\\x\nDMFLOW_EOF\n"), "{out}");
+        assert!(
+            out.starts_with("ACCESS_TOKEN<<DMFLOW_EOF\na'b c$HOME\\x\nDMFLOW_EOF\n"),
+            "{out}"
+        );
         assert_eq!(github_masks(&values()), "::add-mask::a'b c$HOME\\x\n");
     }
 }

@@ -11,6 +11,11 @@ pub fn state_dir(explicit: Option<&PathBuf>) -> Result<PathBuf, String> {
         return Ok(PathBuf::from(dir));
     }
     use etcetera::BaseStrategy;
-    let base = etcetera::choose_base_strategy().map_err(|e| format!("cannot find a home directory for dmflow's state ({e}); set DMFLOW_STATE_DIR"))?;
-    Ok(base.state_dir().unwrap_or_else(|| base.data_dir()).join("dmflow"))
+    let base = etcetera::choose_base_strategy().map_err(|e| {
+        format!("cannot find a home directory for dmflow's state ({e}); set DMFLOW_STATE_DIR")
+    })?;
+    Ok(base
+        .state_dir()
+        .unwrap_or_else(|| base.data_dir())
+        .join("dmflow"))
 }

@@ -19,7 +19,10 @@ pub const MIN_SECRET_LEN: usize = 4;
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     // Names that describe a secret rather than hold one.
-    if ["_TYPE", "_URL", "_URI", "_EXPIRES_AT", "_EXPIRES_IN"].iter().any(|suffix| upper.ends_with(suffix)) {
+    if ["_TYPE", "_URL", "_URI", "_EXPIRES_AT", "_EXPIRES_IN"]
+        .iter()
+        .any(|suffix| upper.ends_with(suffix))
+    {
         return false;
     }
     ["SECRET", "TOKEN", "PASSWORD", "PASSWD", "VERIFIER"]
@@ -79,7 +82,9 @@ impl Redactor {
                 inner.forms.push((form, label.to_string()));
             }
         }
-        inner.forms.sort_by_key(|(form, _)| std::cmp::Reverse(form.len()));
+        inner
+            .forms
+            .sort_by_key(|(form, _)| std::cmp::Reverse(form.len()));
     }
 
     /// Registers every string inside a JSON value (a secret object or list hides all its leaves).
@@ -202,7 +207,10 @@ mod tests {
     #[test]
     fn credential_headers_are_hidden() {
         let r = Redactor::new(false);
-        assert_eq!(r.mask_header("Authorization", "Bearer xyz"), "Bearer [secret]");
+        assert_eq!(
+            r.mask_header("Authorization", "Bearer xyz"),
+            "Bearer [secret]"
+        );
         assert_eq!(r.mask_header("Set-Cookie", "sid=1"), "[secret]");
         assert_eq!(r.mask_header("Accept", "x"), "x");
     }

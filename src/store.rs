@@ -94,7 +94,11 @@ impl std::fmt::Display for StoreError {
 }
 
 pub fn valid_profile(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl ProfileStore {
@@ -138,14 +142,18 @@ impl ProfileStore {
                 profile: self.name.clone(),
                 ..ProfileData::default()
             }),
-            Err(e) => Err(StoreError(format!("cannot read the token store {}: {e}", self.path.display()))),
+            Err(e) => Err(StoreError(format!(
+                "cannot read the token store {}: {e}",
+                self.path.display()
+            ))),
         }
     }
 
     /// Takes the profile's lock (blocking until other writers are done).
     pub fn lock(&self) -> Result<FileLock, StoreError> {
         if let Some(dir) = self.path.parent() {
-            private_dir(dir).map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
+            private_dir(dir)
+                .map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
         }
         FileLock::acquire(&self.lock_path())
             .map_err(|e| StoreError(format!("cannot lock {}: {e}", self.lock_path().display())))
@@ -158,8 +166,12 @@ impl ProfileStore {
         data.profile = self.name.clone();
         data.updated_at = jiff::Timestamp::now().as_second();
         let text = serde_json::to_vec_pretty(&data).map_err(|e| StoreError(e.to_string()))?;
-        write_atomic(&self.path, &text)
-            .map_err(|e| StoreError(format!("cannot write the token store {}: {e}", self.path.display())))
+        write_atomic(&self.path, &text).map_err(|e| {
+            StoreError(format!(
+                "cannot write the token store {}: {e}",
+                self.path.display()
+            ))
+        })
     }
 
     /// Locks, re-reads, applies `change`, writes.
@@ -177,7 +189,10 @@ impl ProfileStore {
         match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(StoreError(format!("cannot delete {}: {e}", self.path.display()))),
+            Err(e) => Err(StoreError(format!(
+                "cannot delete {}: {e}",
+                self.path.display()
+            ))),
         }
     }
 }
@@ -224,18 +239,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ProfileStore::new(dir.path(), "work").unwrap();
         assert!(store.read().unwrap().values.is_empty());
-        store.update(|d| {
-            d.values.insert("ACCESS_TOKEN".into(), json!("a1"));
-        })
-        .unwrap();
+        store
+            .update(|d| {
+                d.values.insert("ACCESS_TOKEN".into(), json!("a1"));
+            })
+            .unwrap();
         let data = store.read().unwrap();
         assert_eq!(data.text("ACCESS_TOKEN").as_deref(), Some("a1"));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&store.path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&store.path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
             let profiles = store.path.parent().unwrap();
-            assert_eq!(std::fs::metadata(profiles).unwrap().permissions().mode() & 0o777, 0o700);
+            assert_eq!(
+                std::fs::metadata(profiles).unwrap().permissions().mode() & 0o777,
+                0o700
+            );
         }
     }
 

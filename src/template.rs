@@ -28,7 +28,10 @@ pub enum TemplateError {
     Undefined { name: String },
     /// The template itself is malformed, or an expression failed (`line` is 1-based within the
     /// template text).
-    Invalid { message: String, line: Option<usize> },
+    Invalid {
+        message: String,
+        line: Option<usize>,
+    },
 }
 
 impl std::fmt::Display for TemplateError {
@@ -114,9 +117,8 @@ impl Templates {
                 .decode(s.trim())
                 .or_else(|_| URL_SAFE_NO_PAD.decode(s.trim().trim_end_matches('=')))
                 .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("b64decode: {e}")))?;
-            String::from_utf8(bytes).map_err(|_| {
-                Error::new(ErrorKind::InvalidOperation, "b64decode: not UTF-8 text")
-            })
+            String::from_utf8(bytes)
+                .map_err(|_| Error::new(ErrorKind::InvalidOperation, "b64decode: not UTF-8 text"))
         });
         Templates { env }
     }
@@ -160,11 +162,17 @@ impl Templates {
     }
 
     /// Renders a leaf keeping its JSON type when the leaf is exactly one `<< expr >>`.
-    pub fn render_value(&self, text: &str, vars: &Vars) -> Result<serde_json::Value, TemplateError> {
+    pub fn render_value(
+        &self,
+        text: &str,
+        vars: &Vars,
+    ) -> Result<serde_json::Value, TemplateError> {
         if let Some(expr) = single_expression(text) {
             self.check_defined(text, vars)?;
             let compiled = self.env.compile_expression(expr).map_err(invalid)?;
-            let value = compiled.eval(Value::from(minijinja::value::Serde(vars))).map_err(invalid)?;
+            let value = compiled
+                .eval(Value::from(minijinja::value::Serde(vars)))
+                .map_err(invalid)?;
             if value.is_undefined() {
                 return Err(TemplateError::Invalid {
                     message: format!("`{}` is undefined", expr.trim()),
@@ -235,8 +243,15 @@ mod tests {
     fn renders_with_angle_delimiters() {
         let t = templates();
         let v = vars(json!({"api": "http://x", "n": 3}));
-        assert_eq!(t.render("<<api>>/me?n=<<n>>", &v).unwrap(), "http://x/me?n=3");
-        assert_eq!(t.render("<% if n > 2 %>big<% endif %><# note #>", &v).unwrap(), "big");
+        assert_eq!(
+            t.render("<<api>>/me?n=<<n>>", &v).unwrap(),
+            "http://x/me?n=3"
+        );
+        assert_eq!(
+            t.render("<% if n > 2 %>big<% endif %><# note #>", &v)
+                .unwrap(),
+            "big"
+        );
         assert_eq!(t.render("{{ api }}", &v).unwrap(), "{{ api }}");
     }
 
@@ -253,8 +268,15 @@ mod tests {
     #[test]
     fn undefined_variables_are_named() {
         let t = templates();
-        let err = t.render("Bearer <<ACESS_TOKEN>>", &Vars::new()).unwrap_err();
-        assert_eq!(err, TemplateError::Undefined { name: "ACESS_TOKEN".into() });
+        let err = t
+            .render("Bearer <<ACESS_TOKEN>>", &Vars::new())
+            .unwrap_err();
+        assert_eq!(
+            err,
+            TemplateError::Undefined {
+                name: "ACESS_TOKEN".into()
+            }
+        );
     }
 
     #[test]
@@ -274,9 +296,16 @@ mod tests {
         assert_eq!(t.render("<<'??>'|b64url>>", &v).unwrap(), "Pz8-");
         assert_eq!(t.render("<<'YTpi'|b64decode>>", &v).unwrap(), "a:b");
         assert_eq!(t.render("<<'a b&c'|urlencode>>", &v).unwrap(), "a%20b%26c");
-        assert_eq!(t.render_value("<<{'a': 1}|tojson>>", &v).unwrap(), json!("{\"a\": 1}"));
+        assert_eq!(
+            t.render_value("<<{'a': 1}|tojson>>", &v).unwrap(),
+            json!("{\"a\": 1}")
+        );
         assert_eq!(t.render("<<env('FROM_FILE')>>", &v).unwrap(), "filed");
-        assert_eq!(t.render("<<env('DMFLOW_SURELY_UNSET', 'dflt')>>", &v).unwrap(), "dflt");
+        assert_eq!(
+            t.render("<<env('DMFLOW_SURELY_UNSET', 'dflt')>>", &v)
+                .unwrap(),
+            "dflt"
+        );
         let err = t.render("<<env('DMFLOW_SURELY_UNSET')>>", &v).unwrap_err();
         assert!(err.to_string().contains("DMFLOW_SURELY_UNSET"), "{err}");
         assert_eq!(t.render("<<uuid()>>", &v).unwrap().len(), 36);
@@ -286,7 +315,13 @@ mod tests {
     #[test]
     fn syntax_errors_are_reported() {
         let t = templates();
-        assert!(matches!(t.variables("<< a | >>"), Err(TemplateError::Invalid { .. })));
-        assert!(matches!(t.variables("<<a"), Err(TemplateError::Invalid { .. })));
+        assert!(matches!(
+            t.variables("<< a | >>"),
+            Err(TemplateError::Invalid { .. })
+        ));
+        assert!(matches!(
+            t.variables("<<a"),
+            Err(TemplateError::Invalid { .. })
+        ));
     }
 }

@@ -18,7 +18,11 @@ pub struct Failure {
 
 impl Failure {
     fn new(code: i32, message: impl Into<String>, help: Option<&str>) -> Failure {
-        Failure { message: message.into(), help: help.map(str::to_string), code }
+        Failure {
+            message: message.into(),
+            help: help.map(str::to_string),
+            code,
+        }
     }
 
     pub fn report(&self) -> i32 {
@@ -41,18 +45,32 @@ pub struct Session {
 
 impl Session {
     pub fn open(args: &StoreArgs, mock: bool) -> Result<Session, Failure> {
-        let state_dir = crate::paths::state_dir(args.state_dir.as_ref()).map_err(|m| Failure::new(exit::RUNTIME, m, None))?;
-        let profile = args
-            .profile
-            .clone()
-            .unwrap_or_else(|| if mock { MOCK_PROFILE } else { crate::store::DEFAULT_PROFILE }.to_string());
-        let store = ProfileStore::new(&state_dir, &profile).map_err(|e| Failure::new(exit::INVALID, e.0, None))?;
+        let state_dir = crate::paths::state_dir(args.state_dir.as_ref())
+            .map_err(|m| Failure::new(exit::RUNTIME, m, None))?;
+        let profile = args.profile.clone().unwrap_or_else(|| {
+            if mock {
+                MOCK_PROFILE
+            } else {
+                crate::store::DEFAULT_PROFILE
+            }
+            .to_string()
+        });
+        let store = ProfileStore::new(&state_dir, &profile)
+            .map_err(|e| Failure::new(exit::INVALID, e.0, None))?;
         let mock = mock || profile == MOCK_PROFILE;
-        Ok(Session { store, state_dir, mock, running: None, redactor: Redactor::new(false) })
+        Ok(Session {
+            store,
+            state_dir,
+            mock,
+            running: None,
+            redactor: Redactor::new(false),
+        })
     }
 
     pub fn read(&self) -> Result<ProfileData, Failure> {
-        self.store.read().map_err(|e| Failure::new(exit::RUNTIME, e.0, None))
+        self.store
+            .read()
+            .map_err(|e| Failure::new(exit::RUNTIME, e.0, None))
     }
 
     /// The HTTP stack: under the mock profile, an in-process emulator answers for Dailymotion.
@@ -65,21 +83,41 @@ impl Session {
                 state_file: Some(self.state_dir.join("mock").join("emulator.json")),
                 ..Default::default()
             };
-            self.running = Some(crate::mock::start(config, 0).await.map_err(|m| Failure::new(exit::RUNTIME, m, None))?);
+            self.running = Some(
+                crate::mock::start(config, 0)
+                    .await
+                    .map_err(|m| Failure::new(exit::RUNTIME, m, None))?,
+            );
         }
-        let base = self.running.as_ref().map(|r| r.base_url()).unwrap_or_default();
-        let target = url::Url::parse(&base).map_err(|e| Failure::new(exit::RUNTIME, e.to_string(), None))?;
+        let base = self
+            .running
+            .as_ref()
+            .map(|r| r.base_url())
+            .unwrap_or_default();
+        let target =
+            url::Url::parse(&base).map_err(|e| Failure::new(exit::RUNTIME, e.to_string(), None))?;
         Ok(Http::new(Some(HostRewrite {
-            hosts: crate::mock::DAILYMOTION_HOSTS.iter().map(|h| h.to_string()).collect(),
+            hosts: crate::mock::DAILYMOTION_HOSTS
+                .iter()
+                .map(|h| h.to_string())
+                .collect(),
             target,
         })))
     }
 
     fn no_token(&self) -> Failure {
-        let login = if self.mock { "dmflow run --mock flows/login.yaml" } else { "dmflow run flows/login.yaml" };
+        let login = if self.mock {
+            "dmflow run --mock flows/login.yaml"
+        } else {
+            "dmflow run flows/login.yaml"
+        };
         Failure::new(
             exit::INVALID,
-            format!("no access token is stored for profile `{}` ({})", self.store.name, self.store.path.display()),
+            format!(
+                "no access token is stored for profile `{}` ({})",
+                self.store.name,
+                self.store.path.display()
+            ),
             Some(&format!("sign in first: {login}")),
         )
     }
@@ -103,20 +141,29 @@ impl Session {
         if !data.needs_refresh(jiff::Timestamp::now().as_second()) {
             return Ok(data);
         }
-        let (Some(refresh_token), Some(endpoint)) = (data.text("REFRESH_TOKEN"), data.endpoint.clone()) else {
+        let (Some(refresh_token), Some(endpoint)) =
+            (data.text("REFRESH_TOKEN"), data.endpoint.clone())
+        else {
             return Err(Failure::new(
                 exit::FAILED,
-                format!("the access token of profile `{}` has expired and cannot be refreshed (no refresh token or token endpoint stored)", self.store.name),
+                format!(
+                    "the access token of profile `{}` has expired and cannot be refreshed (no refresh token or token endpoint stored)",
+                    self.store.name
+                ),
                 Some("sign in again with flows/login.yaml"),
             ));
         };
         let secret = endpoint
             .client_secret
             .clone()
-            .or_else(|| self.mock.then(|| crate::mock::state::DEMO_CLIENT_SECRET.to_string()))
+            .or_else(|| {
+                self.mock
+                    .then(|| crate::mock::state::DEMO_CLIENT_SECRET.to_string())
+            })
             .or_else(|| std::env::var("DM_API_SECRET").ok());
         let client = Client {
-            token_url: url::Url::parse(&endpoint.token_url).map_err(|e| Failure::new(exit::RUNTIME, format!("stored token URL: {e}"), None))?,
+            token_url: url::Url::parse(&endpoint.token_url)
+                .map_err(|e| Failure::new(exit::RUNTIME, format!("stored token URL: {e}"), None))?,
             client_id: endpoint.client_id.clone(),
             client_secret: secret,
             basic: endpoint.client_auth == "basic",
@@ -125,9 +172,14 @@ impl Session {
         match refresh_grant(&http, &self.redactor, &client, &refresh_token, None).await {
             Ok(tokens) => {
                 merge_tokens(&mut data, &tokens, crate::store::Origin::Refresh);
-                self.store.write_locked(&data).map_err(|e| Failure::new(exit::RUNTIME, e.0, None))?;
+                self.store
+                    .write_locked(&data)
+                    .map_err(|e| Failure::new(exit::RUNTIME, e.0, None))?;
                 drop(lock);
-                eprintln!("dmflow: refreshed the access token of profile `{}`", self.store.name);
+                eprintln!(
+                    "dmflow: refreshed the access token of profile `{}`",
+                    self.store.name
+                );
                 Ok(data)
             }
             Err(error) => Err(Failure {
@@ -140,17 +192,24 @@ impl Session {
 
     /// Revokes the stored grant where the provider offers it (`/logout` on Dailymotion).
     pub async fn revoke(&mut self, data: &ProfileData) -> Result<Option<u16>, Failure> {
-        let (Some(token), Some(endpoint)) = (data.text("ACCESS_TOKEN"), data.endpoint.as_ref()) else {
+        let (Some(token), Some(endpoint)) = (data.text("ACCESS_TOKEN"), data.endpoint.as_ref())
+        else {
             return Ok(None);
         };
-        let mut url = url::Url::parse(&endpoint.token_url).map_err(|e| Failure::new(exit::RUNTIME, e.to_string(), None))?;
+        let mut url = url::Url::parse(&endpoint.token_url)
+            .map_err(|e| Failure::new(exit::RUNTIME, e.to_string(), None))?;
         url.set_path("/logout");
         url.set_query(None);
         let http = self.http().await?;
-        let prepared = crate::run::http::Prepared::new(reqwest::Method::POST, url).header("Authorization", format!("Bearer {token}"));
+        let prepared = crate::run::http::Prepared::new(reqwest::Method::POST, url)
+            .header("Authorization", format!("Bearer {token}"));
         match http.send(prepared).await {
             Ok(exchange) => Ok(Some(exchange.response.status)),
-            Err(e) => Err(Failure::new(exit::RUNTIME, e.0, Some("the stored tokens were kept; run logout again when the network is back"))),
+            Err(e) => Err(Failure::new(
+                exit::RUNTIME,
+                e.0,
+                Some("the stored tokens were kept; run logout again when the network is back"),
+            )),
         }
     }
 }
@@ -167,7 +226,11 @@ pub fn relative(seconds_from_now: i64) -> String {
     } else {
         format!("{} days", magnitude / 86_400)
     };
-    if seconds_from_now >= 0 { format!("in {text}") } else { format!("{text} ago") }
+    if seconds_from_now >= 0 {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
 }
 
 /// A token shown by `status`: its first characters and its length, never the whole value.
@@ -176,31 +239,13 @@ pub fn peek(value: &str) -> String {
     format!("{head}… ({} characters)", value.chars().count())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn relative_times() {
-        assert_eq!(relative(30), "in 30 s");
-        assert_eq!(relative(-180), "3 min ago");
-        assert_eq!(relative(36_000 - 60), "in 9 h 59 min");
-    }
-
-    #[test]
-    fn peek_hides_the_token() {
-        let shown = peek("dma.eyJhbGciOiJIUzI1NiJ9.secretpart");
-        assert!(!shown.contains("secretpart"));
-        assert!(shown.starts_with("dma.ey…"));
-    }
-}
-
 /// `dmflow env`.
 pub async fn env_command(args: crate::cli::EnvArgs) -> i32 {
     let run = async {
         let mut session = Session::open(&args.profile.store, args.profile.mock)?;
         let data = session.fresh().await?;
-        crate::export::emit(&data.values, args.format, None).map_err(|m| Failure::new(exit::RUNTIME, m, None))
+        crate::export::emit(&data.values, args.format, None)
+            .map_err(|m| Failure::new(exit::RUNTIME, m, None))
     };
     match run.await {
         Ok(()) => exit::OK,
@@ -227,14 +272,24 @@ pub async fn exec_command(args: crate::cli::ExecArgs) -> i32 {
     let run = async {
         let mut session = Session::open(&args.profile.store, args.profile.mock)?;
         let data = session.fresh().await?;
-        let (program, rest) = args.command.split_first().ok_or_else(|| Failure::new(exit::INVALID, "no command given", Some("dmflow exec -- CMD ARGS...")))?;
+        let (program, rest) = args.command.split_first().ok_or_else(|| {
+            Failure::new(
+                exit::INVALID,
+                "no command given",
+                Some("dmflow exec -- CMD ARGS..."),
+            )
+        })?;
         let mut command = std::process::Command::new(program);
         command.args(rest);
         for (name, value) in &data.values {
             command.env(name, crate::template::value_to_text(value));
         }
         let status = command.status().map_err(|e| {
-            Failure::new(exit::RUNTIME, format!("cannot run `{program}`: {e}"), Some("check the command name and your PATH"))
+            Failure::new(
+                exit::RUNTIME,
+                format!("cannot run `{program}`: {e}"),
+                Some("check the command name and your PATH"),
+            )
         })?;
         #[cfg(unix)]
         if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
@@ -266,11 +321,26 @@ pub async fn status_command(args: crate::cli::ProfileArgs) -> i32 {
         return exit::OK;
     }
     if let Some(at) = data.expires_at() {
-        let state = if at <= now { "expired" } else if data.needs_refresh(now) { "expiring" } else { "valid" };
-        println!("expiry   {state}: {} ({})", relative(at - now), jiff::Timestamp::from_second(at).map(|t| t.to_string()).unwrap_or_default());
+        let state = if at <= now {
+            "expired"
+        } else if data.needs_refresh(now) {
+            "expiring"
+        } else {
+            "valid"
+        };
+        println!(
+            "expiry   {state}: {} ({})",
+            relative(at - now),
+            jiff::Timestamp::from_second(at)
+                .map(|t| t.to_string())
+                .unwrap_or_default()
+        );
     }
     if let Some(endpoint) = &data.endpoint {
-        println!("endpoint {} (client {}, {} auth)", endpoint.token_url, endpoint.client_id, endpoint.client_auth);
+        println!(
+            "endpoint {} (client {}, {} auth)",
+            endpoint.token_url, endpoint.client_id, endpoint.client_auth
+        );
     }
     if let Some(at) = data.obtained_at {
         println!("signed in {}", relative(at - now));
@@ -281,8 +351,16 @@ pub async fn status_command(args: crate::cli::ProfileArgs) -> i32 {
     println!("values:");
     for (name, value) in &data.values {
         let text = crate::template::value_to_text(value);
-        let shown = if crate::secret::is_secret_name(name) { peek(&text) } else { text };
-        let shown: String = if shown.chars().count() > 80 { shown.chars().take(79).collect::<String>() + "…" } else { shown };
+        let shown = if crate::secret::is_secret_name(name) {
+            peek(&text)
+        } else {
+            text
+        };
+        let shown: String = if shown.chars().count() > 80 {
+            shown.chars().take(79).collect::<String>() + "…"
+        } else {
+            shown
+        };
         println!("  {name} = {shown}");
     }
     exit::OK
@@ -294,15 +372,26 @@ pub async fn logout_command(args: crate::cli::ProfileArgs) -> i32 {
         let mut session = Session::open(&args.store, args.mock)?;
         let data = session.read()?;
         match session.revoke(&data).await? {
-            Some(status) if (200..300).contains(&status) => eprintln!("revoked the tokens with the provider"),
-            Some(401) => eprintln!("the provider no longer knew the token (already expired or revoked)"),
+            Some(status) if (200..300).contains(&status) => {
+                eprintln!("revoked the tokens with the provider")
+            }
+            Some(401) => {
+                eprintln!("the provider no longer knew the token (already expired or revoked)")
+            }
             Some(status) => eprintln!("warning: the provider answered {status} to the revocation"),
             None => eprintln!("nothing to revoke with the provider"),
         }
-        let deleted = session.store.delete().map_err(|e| Failure::new(exit::RUNTIME, e.0, None))?;
+        let deleted = session
+            .store
+            .delete()
+            .map_err(|e| Failure::new(exit::RUNTIME, e.0, None))?;
         eprintln!(
             "{} profile `{}`",
-            if deleted { "deleted the stored tokens of" } else { "nothing was stored for" },
+            if deleted {
+                "deleted the stored tokens of"
+            } else {
+                "nothing was stored for"
+            },
             session.store.name
         );
         Ok::<(), Failure>(())
@@ -310,5 +399,24 @@ pub async fn logout_command(args: crate::cli::ProfileArgs) -> i32 {
     match run.await {
         Ok(()) => exit::OK,
         Err(f) => f.report(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times() {
+        assert_eq!(relative(30), "in 30 s");
+        assert_eq!(relative(-180), "3 min ago");
+        assert_eq!(relative(36_000 - 60), "in 9 h 59 min");
+    }
+
+    #[test]
+    fn peek_hides_the_token() {
+        let shown = peek("dma.eyJhbGciOiJIUzI1NiJ9.secretpart");
+        assert!(!shown.contains("secretpart"));
+        assert!(shown.starts_with("dma.ey…"));
     }
 }

@@ -57,12 +57,20 @@ outputs: [ITEM_ID, PRICE, TAGS, WHERE]
             base = server()
         ),
     );
-    let output = dmflow(dir.path()).args(["run", "--json", "--no-store"]).arg(&flow).output().unwrap();
+    let output = dmflow(dir.path())
+        .args(["run", "--json", "--no-store"])
+        .arg(&flow)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let json = stdout_json(&output);
     let outputs = &json["flows"][0]["outputs"];
-    assert_eq!(outputs["ITEM_ID"], Value::from(7), "a number stays a number");
+    assert_eq!(
+        outputs["ITEM_ID"],
+        Value::from(7),
+        "a number stays a number"
+    );
     assert_eq!(outputs["PRICE"], Value::from(9.5));
     assert_eq!(outputs["TAGS"], serde_json::json!(["new"]));
     assert_eq!(outputs["WHERE"], Value::from("/items/7"));
@@ -87,19 +95,31 @@ fn check_reports_typo_undefined_variable_and_syntax_error_of_one_flow() {
     for command in ["check", "run"] {
         let output = dmflow(dir.path()).arg(command).arg(&flow).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{command}");
-        let stderr = String::from_utf8_lossy(&output.stderr).replace(dir.path().to_str().unwrap(), "[dir]");
+        let stderr =
+            String::from_utf8_lossy(&output.stderr).replace(dir.path().to_str().unwrap(), "[dir]");
         assert!(stderr.contains("[dir]/three.yaml:7:7"), "{stderr}");
         assert!(stderr.contains("unknown field `methd`"), "{stderr}");
         assert!(stderr.contains("did you mean `method`?"), "{stderr}");
         assert!(stderr.contains("[dir]/three.yaml:8:42"), "{stderr}");
-        assert!(stderr.contains("undefined variable `ACESS_TOKEN` in step `me`"), "{stderr}");
+        assert!(
+            stderr.contains("undefined variable `ACESS_TOKEN` in step `me`"),
+            "{stderr}"
+        );
         assert!(stderr.contains("did you mean `ACCESS_TOKEN`?"), "{stderr}");
         assert!(stderr.contains("[dir]/three.yaml:11:12"), "{stderr}");
         assert!(stderr.contains("unclosed quote"), "{stderr}");
-        assert!(stderr.contains("^"), "a caret points at each problem: {stderr}");
+        assert!(
+            stderr.contains("^"),
+            "a caret points at each problem: {stderr}"
+        );
         if command == "check" {
             assert!(stderr.contains("3 problems in 1 file"), "{stderr}");
-            snapshot_settings().bind(|| insta::assert_snapshot!("check_three_problems", stderr.replace(server(), "[server]")));
+            snapshot_settings().bind(|| {
+                insta::assert_snapshot!(
+                    "check_three_problems",
+                    stderr.replace(server(), "[server]")
+                )
+            });
         }
     }
     assert_eq!(common::hits("check"), 0, "nothing may be sent");
@@ -111,7 +131,11 @@ fn check_reports_problems_of_several_files() {
     let a = write_flow(dir.path(), "a.yaml", "steps:\n  - htp: { url: x }\n");
     let b = write_flow(dir.path(), "b.yaml", "steps:\n  - http: { url: <<x>> }\n");
     let c = write_flow(dir.path(), "c.yaml", "steps:\n  - http: { url: x }\n");
-    let output = dmflow(dir.path()).arg("check").args([&a, &b, &c]).output().unwrap();
+    let output = dmflow(dir.path())
+        .arg("check")
+        .args([&a, &b, &c])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("a.yaml:2:5"), "{stderr}");
@@ -127,10 +151,22 @@ fn check_collects_all_template_problems_of_one_file() {
         "many.yaml",
         "steps:\n  - http:\n      url: <<base>>/a\n    save:\n      ID: $.id\n  - http:\n      url: <<bse>>/b/<<ID>>/<<nope>>\n    expect:\n      json:\n        $.x: { type: strng }\n        $[: 1\noutputs: [ID, MISSING]\n",
     );
-    let output = dmflow(dir.path()).args(["check", "--var", "base=http://x"]).arg(&flow).output().unwrap();
+    let output = dmflow(dir.path())
+        .args(["check", "--var", "base=http://x"])
+        .arg(&flow)
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    for needle in ["undefined variable `bse`", "did you mean `base`?", "undefined variable `nope`", "unknown type `strng`", "invalid JSONPath `$[`", "output `MISSING` is never defined", "5 problems in 1 file"] {
+    for needle in [
+        "undefined variable `bse`",
+        "did you mean `base`?",
+        "undefined variable `nope`",
+        "unknown type `strng`",
+        "invalid JSONPath `$[`",
+        "output `MISSING` is never defined",
+        "5 problems in 1 file",
+    ] {
         assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
     }
 }
@@ -141,7 +177,10 @@ fn run_refuses_an_invalid_flow_before_sending() {
     let flow = write_flow(
         dir.path(),
         "bad.yaml",
-        &format!("steps:\n  - http:\n      url: {b}/tracked/refused\n  - http:\n      url: {b}/tracked/refused/<<ID>>\n", b = server()),
+        &format!(
+            "steps:\n  - http:\n      url: {b}/tracked/refused\n  - http:\n      url: {b}/tracked/refused/<<ID>>\n",
+            b = server()
+        ),
     );
     dmflow(dir.path())
         .args(["run", "--no-store"])
@@ -159,30 +198,64 @@ fn a_failing_check_names_step_expectation_and_actual() {
     let flow = write_flow(
         dir.path(),
         "fail.yaml",
-        &format!("name: fail\nsteps:\n  - name: fetch\n    http:\n      url: {}/items/3\n    expect:\n      status: 200\n      json:\n        $.name: gizmo\n  - name: never\n    http:\n      url: {}/items/4\n", server(), server()),
+        &format!(
+            "name: fail\nsteps:\n  - name: fetch\n    http:\n      url: {}/items/3\n    expect:\n      status: 200\n      json:\n        $.name: gizmo\n  - name: never\n    http:\n      url: {}/items/4\n",
+            server(),
+            server()
+        ),
     );
-    let output = dmflow(dir.path()).args(["run", "--no-store"]).arg(&flow).output().unwrap();
+    let output = dmflow(dir.path())
+        .args(["run", "--no-store"])
+        .arg(&flow)
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr).replace(dir.path().to_str().unwrap(), "[dir]");
+    let stderr =
+        String::from_utf8_lossy(&output.stderr).replace(dir.path().to_str().unwrap(), "[dir]");
     assert!(stderr.contains("✗ fetch"), "{stderr}");
-    assert!(stderr.contains(r#"json $.name: expected "gizmo", got "widget""#), "{stderr}");
+    assert!(
+        stderr.contains(r#"json $.name: expected "gizmo", got "widget""#),
+        "{stderr}"
+    );
     assert!(stderr.contains("[dir]/fail.yaml:9:"), "{stderr}");
     assert!(stderr.contains("skipped: never"), "{stderr}");
-    snapshot_settings().bind(|| insta::assert_snapshot!("failing_check", stderr.replace(server(), "[server]")));
+    snapshot_settings()
+        .bind(|| insta::assert_snapshot!("failing_check", stderr.replace(server(), "[server]")));
 }
 
 #[test]
 fn network_errors_exit_3() {
     let dir = tempfile::tempdir().unwrap();
-    let flow = write_flow(dir.path(), "down.yaml", "steps:\n  - name: down\n    http:\n      url: http://127.0.0.1:9/nothing\n");
-    dmflow(dir.path()).args(["run", "--no-store"]).arg(&flow).assert().code(3).stderr(contains("cannot connect"));
+    let flow = write_flow(
+        dir.path(),
+        "down.yaml",
+        "steps:\n  - name: down\n    http:\n      url: http://127.0.0.1:9/nothing\n",
+    );
+    dmflow(dir.path())
+        .args(["run", "--no-store"])
+        .arg(&flow)
+        .assert()
+        .code(3)
+        .stderr(contains("cannot connect"));
 }
 
 #[test]
 fn timeouts_are_per_step() {
     let dir = tempfile::tempdir().unwrap();
-    let flow = write_flow(dir.path(), "slow.yaml", &format!("steps:\n  - name: slow\n    http:\n      url: {}/slow\n      timeout: 300ms\n", server()));
-    dmflow(dir.path()).args(["run", "--no-store"]).arg(&flow).assert().code(3).stderr(contains("no response within 300 ms"));
+    let flow = write_flow(
+        dir.path(),
+        "slow.yaml",
+        &format!(
+            "steps:\n  - name: slow\n    http:\n      url: {}/slow\n      timeout: 300ms\n",
+            server()
+        ),
+    );
+    dmflow(dir.path())
+        .args(["run", "--no-store"])
+        .arg(&flow)
+        .assert()
+        .code(3)
+        .stderr(contains("no response within 300 ms"));
 }
 
 #[test]
@@ -196,8 +269,16 @@ fn cookies_are_shared_and_redirects_follow_the_policy() {
             b = server()
         ),
     );
-    let output = dmflow(dir.path()).args(["run", "--no-store"]).arg(&flow).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = dmflow(dir.path())
+        .args(["run", "--no-store"])
+        .arg(&flow)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]
@@ -211,9 +292,20 @@ fn form_basic_auth_and_raw_bodies() {
             b = server()
         ),
     );
-    let output = dmflow(dir.path()).args(["run", "--json", "--no-store"]).arg(&flow).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(stdout_json(&output)["flows"][0]["outputs"]["ORDER"], Value::from("4242"));
+    let output = dmflow(dir.path())
+        .args(["run", "--json", "--no-store"])
+        .arg(&flow)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout_json(&output)["flows"][0]["outputs"]["ORDER"],
+        Value::from("4242")
+    );
 }
 
 #[test]
@@ -229,12 +321,27 @@ fn secrets_are_masked_in_verbose_output_and_json_unless_revealed() {
     );
     let secret = "hunter2-very-secret";
     let output = dmflow(dir.path())
-        .args(["run", "-v", "--json", "--no-store", "--var", &format!("API_SECRET={secret}")])
+        .args([
+            "run",
+            "-v",
+            "--json",
+            "--no-store",
+            "--var",
+            &format!("API_SECRET={secret}"),
+        ])
         .arg(&flow)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     use base64::Engine as _;
     let encoded = base64::engine::general_purpose::STANDARD.encode(secret);
     for leaked in [secret, encoded.as_str(), "srv-secret-0123456789"] {
@@ -242,7 +349,14 @@ fn secrets_are_masked_in_verbose_output_and_json_unless_revealed() {
     }
     assert!(all.contains("[secret:API_SECRET]"), "{all}");
     let revealed = dmflow(dir.path())
-        .args(["run", "-v", "--reveal", "--no-store", "--var", &format!("API_SECRET={secret}")])
+        .args([
+            "run",
+            "-v",
+            "--reveal",
+            "--no-store",
+            "--var",
+            &format!("API_SECRET={secret}"),
+        ])
         .arg(&flow)
         .output()
         .unwrap();
@@ -252,7 +366,11 @@ fn secrets_are_masked_in_verbose_output_and_json_unless_revealed() {
 #[test]
 fn missing_inputs_are_named_before_anything_is_sent() {
     let dir = tempfile::tempdir().unwrap();
-    let flow = write_flow(dir.path(), "needs.yaml", "inputs: [ACCESS_TOKEN]\nsteps:\n  - http: { url: 'http://127.0.0.1:9/x', auth: { bearer: <<ACCESS_TOKEN>> } }\n");
+    let flow = write_flow(
+        dir.path(),
+        "needs.yaml",
+        "inputs: [ACCESS_TOKEN]\nsteps:\n  - http: { url: 'http://127.0.0.1:9/x', auth: { bearer: <<ACCESS_TOKEN>> } }\n",
+    );
     dmflow(dir.path())
         .args(["run", "--no-store"])
         .arg(&flow)
@@ -265,7 +383,11 @@ fn missing_inputs_are_named_before_anything_is_sent() {
 #[test]
 fn env_file_values_and_env_function() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(".env"), "BASE_FROM_FILE=\"__BASE__\"\nNAME=from-file\n".replace("__BASE__", server())).unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "BASE_FROM_FILE=\"__BASE__\"\nNAME=from-file\n".replace("__BASE__", server()),
+    )
+    .unwrap();
     let flow = write_flow(
         dir.path(),
         "env.yaml",
@@ -278,15 +400,32 @@ fn env_file_values_and_env_function() {
         .arg(&flow)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]
 fn bad_var_syntax_and_missing_files_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let flow = write_flow(dir.path(), "ok.yaml", "steps:\n  - http: { url: 'http://127.0.0.1:9/' }\n");
-    dmflow(dir.path()).args(["run", "--var", "no-equals"]).arg(&flow).assert().code(2).stderr(contains("is not NAME=VALUE"));
-    dmflow(dir.path()).args(["run", "does-not-exist.yaml"]).assert().code(2).stderr(contains("cannot read does-not-exist.yaml"));
+    let flow = write_flow(
+        dir.path(),
+        "ok.yaml",
+        "steps:\n  - http: { url: 'http://127.0.0.1:9/' }\n",
+    );
+    dmflow(dir.path())
+        .args(["run", "--var", "no-equals"])
+        .arg(&flow)
+        .assert()
+        .code(2)
+        .stderr(contains("is not NAME=VALUE"));
+    dmflow(dir.path())
+        .args(["run", "does-not-exist.yaml"])
+        .assert()
+        .code(2)
+        .stderr(contains("cannot read does-not-exist.yaml"));
     dmflow(dir.path()).args(["frobnicate"]).assert().code(2);
 }
 
@@ -296,10 +435,23 @@ fn hostile_files_never_panic() {
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("empty.yaml", b"".to_vec()),
         ("binary.yaml", vec![0, 159, 146, 150, 255, 0, 1]),
-        ("deep.yaml", format!("steps: {}", "[".repeat(100_000)).into_bytes()),
-        ("merge.yaml", b"base: &b {url: x}\nsteps:\n  - http:\n      <<: *b\n".to_vec()),
+        (
+            "deep.yaml",
+            format!("steps: {}", "[".repeat(100_000)).into_bytes(),
+        ),
+        (
+            "merge.yaml",
+            b"base: &b {url: x}\nsteps:\n  - http:\n      <<: *b\n".to_vec(),
+        ),
         ("tabs.yaml", b"steps:\n\t- http: {url: x}\n".to_vec()),
-        ("huge.yaml", format!("steps:\n{}", "  - http: { url: 'http://127.0.0.1:9/' }\n".repeat(60_000)).into_bytes()),
+        (
+            "huge.yaml",
+            format!(
+                "steps:\n{}",
+                "  - http: { url: 'http://127.0.0.1:9/' }\n".repeat(60_000)
+            )
+            .into_bytes(),
+        ),
         ("scalar.yaml", b"just a string".to_vec()),
     ];
     for (name, bytes) in cases {
@@ -308,7 +460,11 @@ fn hostile_files_never_panic() {
         let output = dmflow(dir.path()).arg("check").arg(&path).output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!stderr.contains("panicked"), "{name}: {stderr}");
-        assert!(matches!(output.status.code(), Some(0) | Some(2)), "{name}: {:?} {stderr}", output.status);
+        assert!(
+            matches!(output.status.code(), Some(0) | Some(2)),
+            "{name}: {:?} {stderr}",
+            output.status
+        );
     }
 }
 
@@ -322,5 +478,9 @@ fn help_teaches_and_lists_exit_codes() {
         .stdout(contains("dmflow run --mock flows/login.yaml"))
         .stdout(contains("Exit codes:"))
         .stdout(contains("130"));
-    dmflow(dir.path()).args(["run", "--help"]).assert().success().stdout(contains("--env-file"));
+    dmflow(dir.path())
+        .args(["run", "--help"])
+        .assert()
+        .success()
+        .stdout(contains("--env-file"));
 }

@@ -12,7 +12,9 @@ use crate::template::{TemplateError, Templates};
 use std::collections::BTreeSet;
 
 /// The JSON types `type:` accepts.
-pub const TYPE_NAMES: &[&str] = &["string", "number", "integer", "boolean", "array", "object", "null"];
+pub const TYPE_NAMES: &[&str] = &[
+    "string", "number", "integer", "boolean", "array", "object", "null",
+];
 
 /// Checks a flow. `external` holds the names given from outside (`--var`, `--env-file`).
 pub fn check(flow: &Flow, templates: &Templates, external: &BTreeSet<String>) -> Vec<Diagnostic> {
@@ -36,7 +38,8 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn run(&mut self) {
         let flow = self.flow;
-        self.known.extend(flow.inputs.iter().map(|input| input.name.clone()));
+        self.known
+            .extend(flow.inputs.iter().map(|input| input.name.clone()));
         for (name, node) in &flow.vars {
             self.check_node(node, &format!("variable `{name}`"));
             self.known.insert(name.clone());
@@ -71,7 +74,10 @@ impl Checker<'_> {
             && !Templates::is_template(&timeout.value)
             && let Err(message) = crate::run::duration::parse(&timeout.value)
         {
-            self.problem(Diagnostic::new(message).label("not a duration"), pos_of(timeout));
+            self.problem(
+                Diagnostic::new(message).label("not a duration"),
+                pos_of(timeout),
+            );
         }
         let expect = &step.expect;
         if let Some(status) = &expect.status {
@@ -99,7 +105,10 @@ impl Checker<'_> {
                 if !Templates::is_template(&pattern.value)
                     && let Err(e) = regex::Regex::new(&pattern.value)
                 {
-                    self.problem(Diagnostic::new(format!("invalid regex: {e}")).label("here"), pos_of(pattern));
+                    self.problem(
+                        Diagnostic::new(format!("invalid regex: {e}")).label("here"),
+                        pos_of(pattern),
+                    );
                 }
             }
             for type_name in predicate.value.types() {
@@ -109,7 +118,9 @@ impl Checker<'_> {
                         .unwrap_or_default()
                         + &format!("types are: {}", TYPE_NAMES.join(", "));
                     self.problem(
-                        Diagnostic::new(format!("unknown type `{}`", type_name.value)).label("not a type").help(help),
+                        Diagnostic::new(format!("unknown type `{}`", type_name.value))
+                            .label("not a type")
+                            .help(help),
                         pos_of(type_name),
                     );
                 }
@@ -120,7 +131,9 @@ impl Checker<'_> {
                 self.problem(
                     Diagnostic::new(format!("invalid JSONPath `{path}`: {e}"))
                         .label("the check of this path")
-                        .help("JSONPath (RFC 9535) starts with `$`, like `$.id` or `$.list[0].title`"),
+                        .help(
+                            "JSONPath (RFC 9535) starts with `$`, like `$.id` or `$.list[0].title`",
+                        ),
                     pos_of(predicate),
                 );
             }
@@ -140,13 +153,18 @@ impl Checker<'_> {
                 }
                 CaptureSource::Regex(pattern) => {
                     if let Err(e) = regex::Regex::new(pattern) {
-                        self.problem(Diagnostic::new(format!("invalid regex: {e}")).label(format!("saving `{name}`")), pos);
+                        self.problem(
+                            Diagnostic::new(format!("invalid regex: {e}"))
+                                .label(format!("saving `{name}`")),
+                            pos,
+                        );
                     }
                 }
                 _ => {}
             }
         }
-        self.known.extend(step.action.implicit_outputs().iter().map(|s| s.to_string()));
+        self.known
+            .extend(step.action.implicit_outputs().iter().map(|s| s.to_string()));
         self.known.extend(step.save.keys().cloned());
     }
 
@@ -164,7 +182,8 @@ impl Checker<'_> {
         match self.templates.variables(text) {
             Ok(names) => {
                 for name in names {
-                    if !self.known.contains(&name) && !self.flow.unreadable.contains(name.as_str()) {
+                    if !self.known.contains(&name) && !self.flow.unreadable.contains(name.as_str())
+                    {
                         let at = self.flow.source.find_from(pos, &name);
                         self.undefined(&name, at, context, true);
                     }
@@ -202,7 +221,12 @@ impl Checker<'_> {
         } else {
             format!("output `{name}` is never defined")
         };
-        self.problem(Diagnostic::new(message).label("not defined here").help(help), pos);
+        self.problem(
+            Diagnostic::new(message)
+                .label("not defined here")
+                .help(help),
+            pos,
+        );
     }
 
     fn problem(&mut self, diag: Diagnostic, pos: Pos) {
@@ -214,7 +238,10 @@ impl Checker<'_> {
 fn action_leaves(action: &Action) -> (Vec<&Text>, Vec<&Node>) {
     match action {
         Action::Http(h) => {
-            let mut texts: Vec<&Text> = [&h.method, &h.body, &h.timeout].into_iter().flatten().collect();
+            let mut texts: Vec<&Text> = [&h.method, &h.body, &h.timeout]
+                .into_iter()
+                .flatten()
+                .collect();
             texts.push(&h.url);
             texts.extend(h.headers.values());
             texts.extend(h.form.iter().flat_map(|f| f.values()));
@@ -229,15 +256,26 @@ fn action_leaves(action: &Action) -> (Vec<&Text>, Vec<&Node>) {
             (texts, nodes)
         }
         Action::Authorize(a) => {
-            let mut texts: Vec<&Text> = [&a.url, &a.client_id, &a.redirect_uri, &a.pkce].into_iter().flatten().collect();
+            let mut texts: Vec<&Text> = [&a.url, &a.client_id, &a.redirect_uri, &a.pkce]
+                .into_iter()
+                .flatten()
+                .collect();
             texts.extend(a.params.values());
             (texts, a.scope.iter().collect())
         }
         Action::Callback(c) => (c.timeout.iter().collect(), vec![]),
         Action::Token(t) => {
             let mut texts: Vec<&Text> = [
-                &t.url, &t.grant, &t.client_id, &t.client_secret, &t.client_auth, &t.code,
-                &t.redirect_uri, &t.code_verifier, &t.username, &t.password,
+                &t.url,
+                &t.grant,
+                &t.client_id,
+                &t.client_secret,
+                &t.client_auth,
+                &t.code,
+                &t.redirect_uri,
+                &t.code_verifier,
+                &t.username,
+                &t.password,
             ]
             .into_iter()
             .flatten()
@@ -246,12 +284,24 @@ fn action_leaves(action: &Action) -> (Vec<&Text>, Vec<&Node>) {
             (texts, t.scope.iter().collect())
         }
         Action::Refresh(r) => (
-            [&r.url, &r.client_id, &r.client_secret, &r.client_auth, &r.refresh_token]
+            [
+                &r.url,
+                &r.client_id,
+                &r.client_secret,
+                &r.client_auth,
+                &r.refresh_token,
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            r.scope.iter().collect(),
+        ),
+        Action::Echo(e) => (
+            [&e.api, &e.message, &e.token]
                 .into_iter()
                 .flatten()
                 .collect(),
-            r.scope.iter().collect(),
+            vec![],
         ),
-        Action::Echo(e) => ([&e.api, &e.message, &e.token].into_iter().flatten().collect(), vec![]),
     }
 }

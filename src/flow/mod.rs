@@ -12,7 +12,9 @@ pub use model::{Capture, CaptureSource, Expect, HttpSpec, Predicate};
 pub use parse::{load, load_for_check, parse_recovering, parse_source};
 
 use crate::diagnostic::{Pos, Source};
-use crate::oauth::spec::{AuthorizeSpec, CallbackSpec, EchoSpec, OAuthSpec, RefreshSpec, TokenSpec};
+use crate::oauth::spec::{
+    AuthorizeSpec, CallbackSpec, EchoSpec, OAuthSpec, RefreshSpec, TokenSpec,
+};
 use indexmap::IndexMap;
 use node::Node;
 use serde_saphyr::Spanned;

@@ -4,7 +4,9 @@
 //! hold a template is a [`Text`] or a [`Node`], so it keeps its position for later errors.
 
 use super::node::{Node, Text};
-use crate::oauth::spec::{AuthorizeSpec, OAuthSpec, CallbackSpec, EchoSpec, RefreshSpec, TokenSpec};
+use crate::oauth::spec::{
+    AuthorizeSpec, CallbackSpec, EchoSpec, OAuthSpec, RefreshSpec, TokenSpec,
+};
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -54,10 +56,18 @@ impl<'de> Deserialize<'de> for InputDoc {
                 f.write_str("a variable name, or { name: NAME, optional: true }")
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<InputDoc, E> {
-                Ok(InputDoc { name: s.to_string(), optional: false, description: None })
+                Ok(InputDoc {
+                    name: s.to_string(),
+                    optional: false,
+                    description: None,
+                })
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<InputDoc, A::Error> {
-                let mut input = InputDoc { name: String::new(), optional: false, description: None };
+                let mut input = InputDoc {
+                    name: String::new(),
+                    optional: false,
+                    description: None,
+                };
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "name" => input.name = map.next_value()?,
@@ -186,10 +196,17 @@ pub struct Predicate {
 impl Predicate {
     /// Every template-bearing leaf of the predicate.
     pub fn nodes(&self) -> Vec<&Node> {
-        let mut out: Vec<&Node> = [&self.equals, &self.contains, &self.lt, &self.le, &self.gt, &self.ge]
-            .into_iter()
-            .flatten()
-            .collect();
+        let mut out: Vec<&Node> = [
+            &self.equals,
+            &self.contains,
+            &self.lt,
+            &self.le,
+            &self.gt,
+            &self.ge,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         if let Some(not) = &self.not {
             out.extend(not.nodes());
         }
@@ -250,7 +267,8 @@ impl<'de> Visitor<'de> for PredicateVisitor {
         self.scalar(super::node::NodeKind::Number(n.into()))
     }
     fn visit_f64<E: de::Error>(self, n: f64) -> Result<Predicate, E> {
-        let n = serde_json::Number::from_f64(n).ok_or_else(|| E::custom("numbers must be finite"))?;
+        let n =
+            serde_json::Number::from_f64(n).ok_or_else(|| E::custom("numbers must be finite"))?;
         self.scalar(super::node::NodeKind::Number(n))
     }
     fn visit_str<E>(self, s: &str) -> Result<Predicate, E> {
@@ -320,7 +338,9 @@ impl<'de> Visitor<'de> for CaptureVisitor {
     type Value = Capture;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSONPath like `$.id`, `status`, `body`, or a map with one of json, header, regex")
+        f.write_str(
+            "a JSONPath like `$.id`, `status`, `body`, or a map with one of json, header, regex",
+        )
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Capture, E> {

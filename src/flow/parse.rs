@@ -58,7 +58,11 @@ pub fn parse_source(source: &Arc<Source>) -> Result<Flow, Vec<Diagnostic>> {
     check_not_empty(source)?;
     let doc = parse_doc(&source.text).map_err(|e| vec![yaml_error(source, &e)])?;
     let (flow, problems) = lower(source, doc);
-    if problems.is_empty() { Ok(flow) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(flow)
+    } else {
+        Err(problems)
+    }
 }
 
 fn parse_doc(text: &str) -> Result<FlowDoc, serde_saphyr::Error> {
@@ -94,11 +98,16 @@ pub fn parse_recovering(source: &Arc<Source>) -> (Option<Flow>, Vec<Diagnostic>)
     let mut blanked = String::new();
     let mut blanked_lines: HashSet<usize> = HashSet::new();
     let options = serde_saphyr::options! { with_snippet: false };
-    let truncated = match serde_saphyr::from_str_with_options::<serde::de::IgnoredAny>(&source.text, options) {
+    let truncated = match serde_saphyr::from_str_with_options::<serde::de::IgnoredAny>(
+        &source.text,
+        options,
+    ) {
         Err(err) if is_syntax(&err) => {
             let diag = yaml_error(source, &err);
             let line = diag.pos.map(|p| p.line).unwrap_or(1);
-            problems.push(diag.help_opt(Some("the steps after this point were not checked: fix this first".into())));
+            problems.push(diag.help_opt(Some(
+                "the steps after this point were not checked: fix this first".into(),
+            )));
             let mut cut = enclosing_step_start(&lines, line);
             // Step back further while the kept part still does not parse.
             for _ in 0..MAX_RECOVERIES {
@@ -128,17 +137,26 @@ pub fn parse_recovering(source: &Arc<Source>) -> (Option<Flow>, Vec<Diagnostic>)
         let err = match parse_doc(&text) {
             Ok(doc) => {
                 let (mut flow, more) = lower(source, doc);
-                problems.extend(more.into_iter().filter(|p| !(truncated && p.message == "the flow has no steps")));
+                problems.extend(
+                    more.into_iter()
+                        .filter(|p| !(truncated && p.message == "the flow has no steps")),
+                );
                 flow.unreadable = blanked;
                 return (Some(flow), problems);
             }
             Err(err) => err,
         };
         let diag = yaml_error(source, &err);
-        let unknown_field = matches!(err.without_snippet(), serde_saphyr::Error::SerdeUnknownField { .. });
+        let unknown_field = matches!(
+            err.without_snippet(),
+            serde_saphyr::Error::SerdeUnknownField { .. }
+        );
         let on_blanked = diag.pos.is_some_and(|p| blanked_lines.contains(&p.line));
-        let induced = !blanked.is_empty() && (is_syntax(&err) || diag.message.starts_with("missing field") || !unknown_field);
-        let repeated = problems.iter().any(|p| p.pos == diag.pos && p.message == diag.message);
+        let induced = !blanked.is_empty()
+            && (is_syntax(&err) || diag.message.starts_with("missing field") || !unknown_field);
+        let repeated = problems
+            .iter()
+            .any(|p| p.pos == diag.pos && p.message == diag.message);
         if on_blanked || induced || repeated {
             break;
         }
@@ -162,10 +180,18 @@ pub fn parse_recovering(source: &Arc<Source>) -> (Option<Flow>, Vec<Diagnostic>)
 /// first step), so a cut there keeps whole steps only.
 fn enclosing_step_start(lines: &[String], line: usize) -> usize {
     let indent = |l: &str| l.len() - l.trim_start().len();
-    let Some(steps) = lines.iter().position(|l| l.trim_end() == "steps:" && indent(l) == 0) else {
+    let Some(steps) = lines
+        .iter()
+        .position(|l| l.trim_end() == "steps:" && indent(l) == 0)
+    else {
         return line;
     };
-    let Some(item_indent) = lines.iter().skip(steps + 1).find(|l| l.trim_start().starts_with("- ")).map(|l| indent(l)) else {
+    let Some(item_indent) = lines
+        .iter()
+        .skip(steps + 1)
+        .find(|l| l.trim_start().starts_with("- "))
+        .map(|l| indent(l))
+    else {
         return line;
     };
     (steps + 1..line.min(lines.len()))
@@ -181,7 +207,11 @@ fn enclosing_step_start(lines: &[String], line: usize) -> usize {
 fn blank(lines: &mut [String], pos: Pos) -> Option<(String, Vec<usize>)> {
     let index = pos.line.checked_sub(1)?;
     let line = lines.get(index)?;
-    let start = line.char_indices().nth(pos.col.saturating_sub(1)).map(|(i, _)| i).unwrap_or(line.len());
+    let start = line
+        .char_indices()
+        .nth(pos.col.saturating_sub(1))
+        .map(|(i, _)| i)
+        .unwrap_or(line.len());
     let (start, column) = if line[start..].trim().is_empty() {
         let indent = line.len() - line.trim_start().len();
         (indent, indent)
@@ -285,14 +315,23 @@ fn lower(source: &Arc<Source>, doc: FlowDoc) -> (Flow, Vec<Diagnostic>) {
         secrets: doc.secrets,
         oauth: doc.oauth.unwrap_or_default(),
         steps,
-        outputs: doc.outputs.iter().map(|o| (o.value.clone(), pos_of(o))).collect(),
+        outputs: doc
+            .outputs
+            .iter()
+            .map(|o| (o.value.clone(), pos_of(o)))
+            .collect(),
         unreadable: String::new(),
     };
     (flow, problems)
 }
 
 fn lower_step(index: usize, pos: Pos, doc: StepDoc) -> Result<Step, (String, String)> {
-    fn one<T>(found: &mut Vec<(&'static str, Action)>, name: &'static str, spec: Option<Spanned<T>>, wrap: fn(T) -> Action) {
+    fn one<T>(
+        found: &mut Vec<(&'static str, Action)>,
+        name: &'static str,
+        spec: Option<Spanned<T>>,
+        wrap: fn(T) -> Action,
+    ) {
         if let Some(spec) = spec {
             found.push((name, wrap(spec.value)));
         }
@@ -341,7 +380,8 @@ fn lower_step(index: usize, pos: Pos, doc: StepDoc) -> Result<Step, (String, Str
 static LOCATION_SUFFIX: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r" at line \d+, column \d+$").expect("valid regex"));
 static UNKNOWN_FIELD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^unknown (field|variant) `([^`]*)`, expected (?:one of )?(.*)$").expect("valid regex")
+    Regex::new(r"^unknown (field|variant) `([^`]*)`, expected (?:one of )?(.*)$")
+        .expect("valid regex")
 });
 static MISSING_FIELD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^missing field `([^`]*)`$").expect("valid regex"));
@@ -372,10 +412,18 @@ fn humanize(raw: &str) -> (String, String, Option<String>) {
         let name = &caps[2];
         let expected: Vec<&str> = caps[3]
             .split(", ")
-            .map(|s| s.trim_matches('`').trim_start_matches("or ").trim_matches('`'))
+            .map(|s| {
+                s.trim_matches('`')
+                    .trim_start_matches("or ")
+                    .trim_matches('`')
+            })
             .filter(|s| !s.is_empty())
             .collect();
-        let what = if &caps[1] == "field" { "field" } else { "value" };
+        let what = if &caps[1] == "field" {
+            "field"
+        } else {
+            "value"
+        };
         let mut help = format!("expected one of: {}", expected.join(", "));
         if let Some(close) = did_you_mean(name, expected.iter().copied()) {
             help = format!("did you mean `{close}`? {help}");
@@ -400,14 +448,46 @@ fn humanize(raw: &str) -> (String, String, Option<String>) {
         );
     }
     let replacements: &[(&str, &str, &str)] = &[
-        ("expected sequence start", "expected a list here", "write a YAML list: `- item` lines or `[a, b]`"),
-        ("expected string scalar", "expected a string here", "write a plain value, like `key: text`"),
-        ("cannot deserialize null into string", "expected a string, found nothing", "give it a value, or remove the key"),
-        ("expected mapping start", "expected a mapping here", "write `key: value` lines indented under it"),
-        ("unexpected end of input", "the file ends too early", "is a value or closing bracket missing?"),
-        ("found a tab", "YAML does not allow tabs for indentation", "indent with spaces"),
-        ("mapping values are not allowed", "a `:` is not allowed here", "quote the value if it contains `: `"),
-        ("duplicate", "a key appears twice in the same mapping", "remove or rename one of them"),
+        (
+            "expected sequence start",
+            "expected a list here",
+            "write a YAML list: `- item` lines or `[a, b]`",
+        ),
+        (
+            "expected string scalar",
+            "expected a string here",
+            "write a plain value, like `key: text`",
+        ),
+        (
+            "cannot deserialize null into string",
+            "expected a string, found nothing",
+            "give it a value, or remove the key",
+        ),
+        (
+            "expected mapping start",
+            "expected a mapping here",
+            "write `key: value` lines indented under it",
+        ),
+        (
+            "unexpected end of input",
+            "the file ends too early",
+            "is a value or closing bracket missing?",
+        ),
+        (
+            "found a tab",
+            "YAML does not allow tabs for indentation",
+            "indent with spaces",
+        ),
+        (
+            "mapping values are not allowed",
+            "a `:` is not allowed here",
+            "quote the value if it contains `: `",
+        ),
+        (
+            "duplicate",
+            "a key appears twice in the same mapping",
+            "remove or rename one of them",
+        ),
     ];
     for (needle, message, help) in replacements {
         if raw.contains(needle) {
@@ -442,12 +522,17 @@ mod tests {
         let d = &errs[0];
         assert_eq!(d.message, "unknown field `htp`");
         assert_eq!(d.pos, Some(Pos::new(3, 5, 3)));
-        assert!(d.help.as_ref().unwrap().starts_with("did you mean `http`?"), "{:?}", d.help);
+        assert!(
+            d.help.as_ref().unwrap().starts_with("did you mean `http`?"),
+            "{:?}",
+            d.help
+        );
     }
 
     #[test]
     fn a_step_needs_exactly_one_action() {
-        let errs = parse("steps:\n  - name: p\n  - name: q\n    http: {url: x}\n    echo: {}\n").unwrap_err();
+        let errs = parse("steps:\n  - name: p\n  - name: q\n    http: {url: x}\n    echo: {}\n")
+            .unwrap_err();
         assert_eq!(errs.len(), 2);
         assert!(errs[0].message.contains("has no action"));
         assert!(errs[1].message.contains("`http` and `echo`"));
@@ -457,7 +542,10 @@ mod tests {
     fn recovery_finds_problems_past_the_first() {
         let text = "name: r\nsteps:\n  - name: one\n    htp:\n      url: x\n    http:\n      url: <<base>>\n      methd: GET\n  - name: two\n    http: { url: <<nope>> }\n";
         let (flow, problems) = parse_recovering(&Source::new("r.yaml", text));
-        let messages: Vec<_> = problems.iter().map(|p| (p.message.clone(), p.pos.map(|p| p.line))).collect();
+        let messages: Vec<_> = problems
+            .iter()
+            .map(|p| (p.message.clone(), p.pos.map(|p| p.line)))
+            .collect();
         assert_eq!(messages[0], ("unknown field `htp`".to_string(), Some(4)));
         assert_eq!(messages[1], ("unknown field `methd`".to_string(), Some(8)));
         let flow = flow.expect("the rest of the flow is read");
@@ -468,7 +556,16 @@ mod tests {
     #[test]
     fn hostile_inputs_do_not_panic() {
         let deep = "a: ".to_string() + &"[".repeat(5000);
-        for text in ["", "\u{0}\u{1}", "- a\n- b", "steps: 5", "<<: {}\nsteps: []", &deep, "steps:\n\t- x", "steps: [ {http: {url: x}}, *nope ]"] {
+        for text in [
+            "",
+            "\u{0}\u{1}",
+            "- a\n- b",
+            "steps: 5",
+            "<<: {}\nsteps: []",
+            &deep,
+            "steps:\n\t- x",
+            "steps: [ {http: {url: x}}, *nope ]",
+        ] {
             assert!(parse(text).is_err(), "{text:?} should be refused");
         }
     }

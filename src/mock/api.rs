@@ -1,6 +1,9 @@
 //! The Data API routes of the emulator: `/echo`, `/auth`, `/me`, `/user/<id>`, `/video/<id>`,
 //! the video lists, `/user/<id>/players` (a scope-protected route) and `/logout`, with
 //! `fields`, the list envelope, and Dailymotion's error shapes.
+// Handlers return early with a finished `Response` as their error; boxing it would only add
+// noise to every route.
+#![allow(clippy::result_large_err)]
 
 use super::data::{self, USER_DEFAULT_FIELDS, USER_FIELDS, VIDEO_DEFAULT_FIELDS, VIDEO_FIELDS};
 use super::state::{Claims, Emulator, TokenProblem};
@@ -36,16 +39,23 @@ fn invalid_token(problem: TokenProblem) -> Response {
         "invalid_token",
         &format!("A valid access token should be provided: {description}"),
     );
-    let challenge = format!(r#"Bearer realm="api.dailymotion.com", error="invalid_token", error_description="{description}""#);
+    let challenge = format!(
+        r#"Bearer realm="api.dailymotion.com", error="invalid_token", error_description="{description}""#
+    );
     if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
     }
     response
 }
 
 /// The token of a request: `Authorization: Bearer`, `Authorization: OAuth`, or `?access_token=`.
 fn token_of<'a>(headers: &'a HeaderMap, params: &'a HashMap<String, String>) -> Option<&'a str> {
-    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let (scheme, token) = value.split_once(' ')?;
         if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth") {
             return Some(token.trim());
@@ -56,7 +66,11 @@ fn token_of<'a>(headers: &'a HeaderMap, params: &'a HashMap<String, String>) -> 
 }
 
 /// The caller: `Ok(None)` without a token, `Err` (401) with a bad one.
-fn caller(emu: &Emulator, headers: &HeaderMap, params: &HashMap<String, String>) -> Result<Option<Claims>, Response> {
+fn caller(
+    emu: &Emulator,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Result<Option<Claims>, Response> {
     match token_of(headers, params) {
         None => Ok(None),
         Some(token) => emu.verify(token, "a").map(Some).map_err(invalid_token),
@@ -64,11 +78,19 @@ fn caller(emu: &Emulator, headers: &HeaderMap, params: &HashMap<String, String>)
 }
 
 fn auth_required() -> Response {
-    api_error(StatusCode::FORBIDDEN, "access_forbidden", "This route requires an access token: authenticate with OAuth 2.0.")
+    api_error(
+        StatusCode::FORBIDDEN,
+        "access_forbidden",
+        "This route requires an access token: authenticate with OAuth 2.0.",
+    )
 }
 
 /// The caller's user, for routes that need one.
-fn signed_in(emu: &Emulator, headers: &HeaderMap, params: &HashMap<String, String>) -> Result<(Claims, &'static data::User), Response> {
+fn signed_in(
+    emu: &Emulator,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Result<(Claims, &'static data::User), Response> {
     let claims = caller(emu, headers, params)?.ok_or_else(auth_required)?;
     let Some(user) = claims.sub.as_deref().and_then(data::user) else {
         return Err(api_error(
@@ -81,9 +103,18 @@ fn signed_in(emu: &Emulator, headers: &HeaderMap, params: &HashMap<String, Strin
 }
 
 /// Picks `fields` from a full object, in the order asked.
-fn select(full: &Map<String, Value>, params: &HashMap<String, String>, allowed: &[&str], defaults: &[&str]) -> Result<Value, Response> {
+fn select(
+    full: &Map<String, Value>,
+    params: &HashMap<String, String>,
+    allowed: &[&str],
+    defaults: &[&str],
+) -> Result<Value, Response> {
     let wanted: Vec<&str> = match params.get("fields") {
-        Some(f) if !f.trim().is_empty() => f.split(',').map(str::trim).filter(|s| !s.is_empty()).collect(),
+        Some(f) if !f.trim().is_empty() => f
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect(),
         _ => defaults.to_vec(),
     };
     let mut out = Map::new();
@@ -95,21 +126,42 @@ fn select(full: &Map<String, Value>, params: &HashMap<String, String>, allowed: 
                 &format!("Invalid value for `fields' parameter: unknown field `{field}'"),
             ));
         }
-        out.insert(field.to_string(), full.get(field).cloned().unwrap_or(Value::Null));
+        out.insert(
+            field.to_string(),
+            full.get(field).cloned().unwrap_or(Value::Null),
+        );
     }
     Ok(Value::Object(out))
 }
 
-fn user_object(user: &data::User, params: &HashMap<String, String>, claims: Option<&Claims>, route: &str) -> Result<Value, Response> {
-    let asks_email = params.get("fields").is_some_and(|f| f.split(',').any(|x| x.trim() == "email"));
+fn user_object(
+    user: &data::User,
+    params: &HashMap<String, String>,
+    claims: Option<&Claims>,
+    route: &str,
+) -> Result<Value, Response> {
+    let asks_email = params
+        .get("fields")
+        .is_some_and(|f| f.split(',').any(|x| x.trim() == "email"));
     if asks_email {
         let own = claims.is_some_and(|c| c.sub.as_deref() == Some(user.id));
         let scoped = claims.is_some_and(|c| c.scp.split(' ').any(|s| s == "email"));
         if !(own && scoped) {
-            return Err(api_error(StatusCode::FORBIDDEN, "insufficient_scope", &format!("Insufficient rights for route {route}: the `email` field needs the `email` scope.")));
+            return Err(api_error(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                &format!(
+                    "Insufficient rights for route {route}: the `email` field needs the `email` scope."
+                ),
+            ));
         }
     }
-    select(&data::full_user(user), params, USER_FIELDS, USER_DEFAULT_FIELDS)
+    select(
+        &data::full_user(user),
+        params,
+        USER_FIELDS,
+        USER_DEFAULT_FIELDS,
+    )
 }
 
 pub async fn echo(State(emu): Emu, headers: HeaderMap, Query(params): Params) -> Response {
@@ -118,7 +170,11 @@ pub async fn echo(State(emu): Emu, headers: HeaderMap, Query(params): Params) ->
     }
     match params.get("message") {
         Some(message) => Json(json!({ "message": message })).into_response(),
-        None => api_error(StatusCode::BAD_REQUEST, "missing_required_parameter", "Missing required `message' parameter."),
+        None => api_error(
+            StatusCode::BAD_REQUEST,
+            "missing_required_parameter",
+            "Missing required `message' parameter.",
+        ),
     }
 }
 
@@ -142,12 +198,20 @@ pub async fn auth(State(emu): Emu, headers: HeaderMap, Query(params): Params) ->
 
 pub async fn me(State(emu): Emu, headers: HeaderMap, Query(params): Params) -> Response {
     match signed_in(&emu, &headers, &params) {
-        Ok((claims, user)) => user_object(user, &params, Some(&claims), "GET /me").map(Json).map(IntoResponse::into_response).unwrap_or_else(|r| r),
+        Ok((claims, user)) => user_object(user, &params, Some(&claims), "GET /me")
+            .map(Json)
+            .map(IntoResponse::into_response)
+            .unwrap_or_else(|r| r),
         Err(response) => response,
     }
 }
 
-pub async fn user(State(emu): Emu, Path(id): Path<String>, headers: HeaderMap, Query(params): Params) -> Response {
+pub async fn user(
+    State(emu): Emu,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
     let claims = match caller(&emu, &headers, &params) {
         Ok(c) => c,
         Err(response) => return response,
@@ -155,7 +219,10 @@ pub async fn user(State(emu): Emu, Path(id): Path<String>, headers: HeaderMap, Q
     let Some(user) = data::user(&id) else {
         return not_found("user", &id);
     };
-    user_object(user, &params, claims.as_ref(), &format!("GET /user/{id}")).map(Json).map(IntoResponse::into_response).unwrap_or_else(|r| r)
+    user_object(user, &params, claims.as_ref(), &format!("GET /user/{id}"))
+        .map(Json)
+        .map(IntoResponse::into_response)
+        .unwrap_or_else(|r| r)
 }
 
 fn not_found(object: &str, id: &str) -> Response {
@@ -169,12 +236,20 @@ fn not_found(object: &str, id: &str) -> Response {
     (StatusCode::NOT_FOUND, Json(body)).into_response()
 }
 
-pub async fn video(State(emu): Emu, Path(id): Path<String>, headers: HeaderMap, Query(params): Params) -> Response {
+pub async fn video(
+    State(emu): Emu,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
     if let Err(response) = caller(&emu, &headers, &params) {
         return response;
     }
     match data::video(&id) {
-        Some(full) => select(&full, &params, VIDEO_FIELDS, VIDEO_DEFAULT_FIELDS).map(Json).map(IntoResponse::into_response).unwrap_or_else(|r| r),
+        Some(full) => select(&full, &params, VIDEO_FIELDS, VIDEO_DEFAULT_FIELDS)
+            .map(Json)
+            .map(IntoResponse::into_response)
+            .unwrap_or_else(|r| r),
         None => not_found("video", &id),
     }
 }
@@ -196,7 +271,12 @@ fn video_list(owner: &data::User, params: &HashMap<String, String>) -> Response 
     let start = (page - 1) * limit;
     let mut list = Vec::new();
     for index in start..(start + limit).min(owner.videos) {
-        match select(&data::full_video(owner, index), params, VIDEO_FIELDS, VIDEO_DEFAULT_FIELDS) {
+        match select(
+            &data::full_video(owner, index),
+            params,
+            VIDEO_FIELDS,
+            VIDEO_DEFAULT_FIELDS,
+        ) {
             Ok(v) => list.push(v),
             Err(r) => return r,
         }
@@ -212,7 +292,12 @@ fn video_list(owner: &data::User, params: &HashMap<String, String>) -> Response 
     .into_response()
 }
 
-pub async fn user_videos(State(emu): Emu, Path(id): Path<String>, headers: HeaderMap, Query(params): Params) -> Response {
+pub async fn user_videos(
+    State(emu): Emu,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
     if let Err(response) = caller(&emu, &headers, &params) {
         return response;
     }
@@ -230,13 +315,22 @@ pub async fn me_videos(State(emu): Emu, headers: HeaderMap, Query(params): Param
 }
 
 /// A route that needs the `manage_players` scope (Dailymotion's own example of a 403).
-pub async fn user_players(State(emu): Emu, Path(id): Path<String>, headers: HeaderMap, Query(params): Params) -> Response {
+pub async fn user_players(
+    State(emu): Emu,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
     let (claims, user) = match signed_in(&emu, &headers, &params) {
         Ok(found) => found,
         Err(response) => return response,
     };
     if user.id != id || !claims.scp.split(' ').any(|s| s == "manage_players") {
-        let mut response = api_error(StatusCode::FORBIDDEN, "insufficient_scope", &format!("Insufficient rights for route GET /user/{id}/players"));
+        let mut response = api_error(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            &format!("Insufficient rights for route GET /user/{id}/players"),
+        );
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static(r#"Bearer realm="api.dailymotion.com", error="insufficient_scope", scope="manage_players""#),
@@ -260,5 +354,9 @@ pub async fn logout(State(emu): Emu, headers: HeaderMap, Query(params): Params) 
 }
 
 pub async fn unknown_route(method: Method, uri: Uri) -> Response {
-    api_error(StatusCode::NOT_FOUND, "not_found", &format!("Unrecognized route: {method} {}", uri.path()))
+    api_error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &format!("Unrecognized route: {method} {}", uri.path()),
+    )
 }

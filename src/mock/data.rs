@@ -17,9 +17,27 @@ pub struct User {
 }
 
 pub const USERS: &[User] = &[
-    User { id: DEMO_USER_ID, username: "dmflow-demo", screenname: "dmflow Demo", email: DEMO_EMAIL, videos: 57 },
-    User { id: "x2cooks", username: "cookingclub", screenname: "Cooking Club", email: "club@cooking.test", videos: 12 },
-    User { id: "x3empty", username: "newcomer", screenname: "New Comer", email: "new@comer.test", videos: 0 },
+    User {
+        id: DEMO_USER_ID,
+        username: "dmflow-demo",
+        screenname: "dmflow Demo",
+        email: DEMO_EMAIL,
+        videos: 57,
+    },
+    User {
+        id: "x2cooks",
+        username: "cookingclub",
+        screenname: "Cooking Club",
+        email: "club@cooking.test",
+        videos: 12,
+    },
+    User {
+        id: "x3empty",
+        username: "newcomer",
+        screenname: "New Comer",
+        email: "new@comer.test",
+        videos: 0,
+    },
 ];
 
 pub fn user(id: &str) -> Option<&'static User> {
@@ -27,16 +45,53 @@ pub fn user(id: &str) -> Option<&'static User> {
 }
 
 /// Fields a user object offers, and the default ones.
-pub const USER_FIELDS: &[&str] = &["id", "screenname", "username", "url", "videos_total", "created_time", "avatar_120_url", "email"];
+pub const USER_FIELDS: &[&str] = &[
+    "id",
+    "screenname",
+    "username",
+    "url",
+    "videos_total",
+    "created_time",
+    "avatar_120_url",
+    "email",
+];
 pub const USER_DEFAULT_FIELDS: &[&str] = &["id", "screenname"];
 
 /// Fields a video object offers, and the default ones (Dailymotion: id, title, channel, owner).
-pub const VIDEO_FIELDS: &[&str] = &["id", "title", "channel", "owner", "description", "duration", "created_time", "views_total", "url", "thumbnail_url", "tags"];
+pub const VIDEO_FIELDS: &[&str] = &[
+    "id",
+    "title",
+    "channel",
+    "owner",
+    "description",
+    "duration",
+    "created_time",
+    "views_total",
+    "url",
+    "thumbnail_url",
+    "tags",
+];
 pub const VIDEO_DEFAULT_FIELDS: &[&str] = &["id", "title", "channel", "owner"];
 
-const CHANNELS: &[&str] = &["news", "music", "sport", "fun", "tech", "travel", "kids", "auto"];
-const TOPICS: &[&str] = &["Morning", "Harbour", "Mountain", "City", "Garden", "Kitchen", "Studio", "Market", "Station", "River"];
-const THINGS: &[&str] = &["walk", "session", "recipe", "tour", "review", "timelapse", "interview", "highlights", "tutorial", "live"];
+const CHANNELS: &[&str] = &[
+    "news", "music", "sport", "fun", "tech", "travel", "kids", "auto",
+];
+const TOPICS: &[&str] = &[
+    "Morning", "Harbour", "Mountain", "City", "Garden", "Kitchen", "Studio", "Market", "Station",
+    "River",
+];
+const THINGS: &[&str] = &[
+    "walk",
+    "session",
+    "recipe",
+    "tour",
+    "review",
+    "timelapse",
+    "interview",
+    "highlights",
+    "tutorial",
+    "live",
+];
 
 /// A small deterministic generator (SplitMix64), so the data never depends on a crate's RNG.
 fn mix(mut x: u64) -> u64 {
@@ -93,7 +148,14 @@ pub fn video(id: &str) -> Option<Map<String, Value>> {
     let serial: usize = id.get(3..)?.parse().ok()?;
     USERS
         .iter()
-        .find(|u| id.len() == 8 && id.starts_with('x') && id.get(1..2) == u.id.get(1..2) && id.get(2..3) == Some("a") && serial >= 1 && serial <= u.videos)
+        .find(|u| {
+            id.len() == 8
+                && id.starts_with('x')
+                && id.get(1..2) == u.id.get(1..2)
+                && id.get(2..3) == Some("a")
+                && serial >= 1
+                && serial <= u.videos
+        })
         .map(|u| full_video(u, serial - 1))
 }
 

@@ -35,7 +35,10 @@ pub const DAILYMOTION_HOSTS: &[&str] = &[
 /// All routes of one emulator.
 pub fn router(emu: Arc<Emulator>) -> Router {
     Router::new()
-        .route("/oauth/authorize", get(oauth::authorize).post(oauth::decide))
+        .route(
+            "/oauth/authorize",
+            get(oauth::authorize).post(oauth::decide),
+        )
         .route("/oauth/token", post(oauth::token))
         .route("/oauth/v1/token", post(oauth::token))
         .route("/echo", get(api::echo))
@@ -83,7 +86,10 @@ async fn expire_tokens(State(emu): State<Arc<Emulator>>) -> Response {
 }
 
 /// Fault injection: revoke the grant of a token (`token=...`, access or refresh).
-async fn revoke(State(emu): State<Arc<Emulator>>, axum::Form(form): axum::Form<HashMap<String, String>>) -> Response {
+async fn revoke(
+    State(emu): State<Arc<Emulator>>,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
     let token = form.get("token").map(String::as_str).unwrap_or("");
     let claims = emu.verify(token, "r").or_else(|_| emu.verify(token, "a"));
     match claims {
@@ -93,19 +99,29 @@ async fn revoke(State(emu): State<Arc<Emulator>>, axum::Form(form): axum::Form<H
             });
             axum::Json(json!({"revoked": true})).into_response()
         }
-        Err(_) => (StatusCode::BAD_REQUEST, axum::Json(json!({"revoked": false, "error": "unknown or invalid token"}))).into_response(),
+        Err(_) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"revoked": false, "error": "unknown or invalid token"})),
+        )
+            .into_response(),
     }
 }
 
 /// Fault injection: the next token request (or `count`) gets an HTML 500 page.
-async fn fail_next_token(State(emu): State<Arc<Emulator>>, axum::Form(form): axum::Form<HashMap<String, String>>) -> Response {
+async fn fail_next_token(
+    State(emu): State<Arc<Emulator>>,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
     let count = form.get("count").and_then(|c| c.parse().ok()).unwrap_or(1);
     emu.faults().fail_next_token = count;
     axum::Json(json!({"fail_next_token": count})).into_response()
 }
 
 /// Fault injection: delay every answer by `ms` milliseconds.
-async fn set_latency(State(emu): State<Arc<Emulator>>, axum::Form(form): axum::Form<HashMap<String, String>>) -> Response {
+async fn set_latency(
+    State(emu): State<Arc<Emulator>>,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
     let ms: u64 = form.get("ms").and_then(|c| c.parse().ok()).unwrap_or(0);
     emu.faults().latency = Duration::from_millis(ms);
     axum::Json(json!({"latency_ms": ms})).into_response()
@@ -145,12 +161,21 @@ pub async fn start(config: Config, port: u16) -> Result<Running, String> {
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Ok(Running { addr, emulator, task })
+    Ok(Running {
+        addr,
+        emulator,
+        task,
+    })
 }
 
 /// `dmflow mock`: serve until Ctrl-C.
 pub async fn serve_command(args: MockArgs) -> i32 {
-    let latency = match args.latency.as_deref().map(crate::run::duration::parse).transpose() {
+    let latency = match args
+        .latency
+        .as_deref()
+        .map(crate::run::duration::parse)
+        .transpose()
+    {
         Ok(l) => l.unwrap_or_default(),
         Err(message) => {
             eprintln!("error: --latency: {message}");
@@ -175,9 +200,23 @@ pub async fn serve_command(args: MockArgs) -> i32 {
     println!("{base}");
     eprintln!("Dailymotion emulator listening on {base} (Ctrl-C stops it)");
     eprintln!("  demo app: client_id={DEMO_CLIENT_ID} client_secret={DEMO_CLIENT_SECRET}");
-    eprintln!("  redirect URI: {DEMO_REDIRECT_URI}{}", if args.strict_redirect { "" } else { " (any loopback port accepted)" });
-    eprintln!("  demo user: {} / {}", data::DEMO_EMAIL, data::DEMO_PASSWORD);
-    eprintln!("  token lifetime: {} s; fault injection: POST {base}/_mock/expire-tokens, /_mock/revoke, /_mock/fail-next-token, /_mock/latency", args.token_ttl);
+    eprintln!(
+        "  redirect URI: {DEMO_REDIRECT_URI}{}",
+        if args.strict_redirect {
+            ""
+        } else {
+            " (any loopback port accepted)"
+        }
+    );
+    eprintln!(
+        "  demo user: {} / {}",
+        data::DEMO_EMAIL,
+        data::DEMO_PASSWORD
+    );
+    eprintln!(
+        "  token lifetime: {} s; fault injection: POST {base}/_mock/expire-tokens, /_mock/revoke, /_mock/fail-next-token, /_mock/latency",
+        args.token_ttl
+    );
     let _ = tokio::signal::ctrl_c().await;
     eprintln!("emulator stopped");
     drop(running);
@@ -185,7 +224,11 @@ pub async fn serve_command(args: MockArgs) -> i32 {
 }
 
 /// `run --mock`: starts the emulator for this run and points the run at it.
-pub async fn start_for_run(options: &mut RunOptions, state_dir: &std::path::Path, token_ttl: Option<u64>) -> Result<Running, String> {
+pub async fn start_for_run(
+    options: &mut RunOptions,
+    state_dir: &std::path::Path,
+    token_ttl: Option<u64>,
+) -> Result<Running, String> {
     let config = Config {
         token_ttl: token_ttl.unwrap_or(36_000) as i64,
         auto_approve: true,
@@ -205,7 +248,9 @@ pub async fn start_for_run(options: &mut RunOptions, state_dir: &std::path::Path
         ("USERNAME", data::DEMO_EMAIL),
         ("PASSWORD", data::DEMO_PASSWORD),
     ] {
-        options.overrides.insert(name.to_string(), value.to_string());
+        options
+            .overrides
+            .insert(name.to_string(), value.to_string());
     }
     Ok(running)
 }

@@ -1,9 +1,15 @@
 //! The emulator's OAuth 2.0 endpoints: `/oauth/authorize` (consent page, or auto-approve) and
 //! `/oauth/token` (authorization_code with PKCE, password, refresh_token with rotation,
 //! client_credentials), with Dailymotion's error pairs.
+// Handlers return early with a finished `Response` as their error; boxing it would only add
+// noise to every route.
+#![allow(clippy::result_large_err)]
 
 use super::data;
-use super::state::{Claims, CodeGrant, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator, PendingAuth, SCOPES, now, random_id};
+use super::state::{
+    Claims, CodeGrant, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator, PendingAuth, SCOPES, now,
+    random_id,
+};
 use axum::Form;
 use axum::Json;
 use axum::extract::{Query, State};
@@ -20,7 +26,11 @@ type Params = HashMap<String, String>;
 const CODE_TTL: i64 = 600;
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 fn error_page(status: StatusCode, message: &str) -> Response {
@@ -52,7 +62,10 @@ fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
 pub async fn authorize(State(emu): State<Arc<Emulator>>, Query(params): Query<Params>) -> Response {
     let client_id = params.get("client_id").map(String::as_str).unwrap_or("");
     if client_id != DEMO_CLIENT_ID {
-        return error_page(StatusCode::BAD_REQUEST, &format!("Unknown client_id `{client_id}'."));
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            &format!("Unknown client_id `{client_id}'."),
+        );
     }
     let Some(redirect_uri) = params.get("redirect_uri").cloned() else {
         return error_page(StatusCode::BAD_REQUEST, "Missing redirect_uri parameter.");
@@ -60,7 +73,9 @@ pub async fn authorize(State(emu): State<Arc<Emulator>>, Query(params): Query<Pa
     if !emu.redirect_allowed(&redirect_uri) {
         return error_page(
             StatusCode::BAD_REQUEST,
-            &format!("redirect_uri_mismatch: This `redirect_uri' ({redirect_uri}) isn't allowed by `client_id' configuration."),
+            &format!(
+                "redirect_uri_mismatch: This `redirect_uri' ({redirect_uri}) isn't allowed by `client_id' configuration."
+            ),
         );
     }
     let state = params.get("state").cloned();
@@ -70,23 +85,45 @@ pub async fn authorize(State(emu): State<Arc<Emulator>>, Query(params): Query<Pa
         }
     };
     if params.get("response_type").map(String::as_str) != Some("code") {
-        let mut pairs = vec![("error", "unsupported_response_type".to_string()), ("error_description", "Only response_type=code is supported.".to_string())];
+        let mut pairs = vec![
+            ("error", "unsupported_response_type".to_string()),
+            (
+                "error_description",
+                "Only response_type=code is supported.".to_string(),
+            ),
+        ];
         with_state(&mut pairs);
         let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
         return redirect_with(&redirect_uri, &refs);
     }
     let scope = params.get("scope").cloned().unwrap_or_default();
-    if let Some(bad) = scope.split(' ').filter(|s| !s.is_empty()).find(|s| !SCOPES.contains(s)) {
-        let mut pairs = vec![("error", "invalid_scope".to_string()), ("error_description", format!("Unknown scope `{bad}'."))];
+    if let Some(bad) = scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .find(|s| !SCOPES.contains(s))
+    {
+        let mut pairs = vec![
+            ("error", "invalid_scope".to_string()),
+            ("error_description", format!("Unknown scope `{bad}'.")),
+        ];
         with_state(&mut pairs);
         let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
         return redirect_with(&redirect_uri, &refs);
     }
     let challenge = match params.get("code_challenge") {
         Some(c) => {
-            let method = params.get("code_challenge_method").cloned().unwrap_or_else(|| "plain".into());
+            let method = params
+                .get("code_challenge_method")
+                .cloned()
+                .unwrap_or_else(|| "plain".into());
             if method != "S256" && method != "plain" {
-                let mut pairs = vec![("error", "invalid_request".to_string()), ("error_description", "code_challenge_method must be S256 or plain.".to_string())];
+                let mut pairs = vec![
+                    ("error", "invalid_request".to_string()),
+                    (
+                        "error_description",
+                        "code_challenge_method must be S256 or plain.".to_string(),
+                    ),
+                ];
                 with_state(&mut pairs);
                 let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 return redirect_with(&redirect_uri, &refs);
@@ -112,8 +149,14 @@ pub async fn authorize(State(emu): State<Arc<Emulator>>, Query(params): Query<Pa
 }
 
 fn consent_page(id: &str, pending: &PendingAuth) -> Response {
-    let demo = data::user(data::DEMO_USER_ID).map(|u| u.screenname).unwrap_or("demo");
-    let scopes = if pending.scope.is_empty() { "basic access".to_string() } else { pending.scope.replace(' ', ", ") };
+    let demo = data::user(data::DEMO_USER_ID)
+        .map(|u| u.screenname)
+        .unwrap_or("demo");
+    let scopes = if pending.scope.is_empty() {
+        "basic access".to_string()
+    } else {
+        pending.scope.replace(' ', ", ")
+    };
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Dailymotion emulator: sign in</title>\
 <style>body{{font-family:system-ui,sans-serif;max-width:30rem;margin:3rem auto;padding:0 1rem}}button{{font-size:1rem;margin-right:1rem}}</style></head>\
@@ -125,7 +168,10 @@ fn consent_page(id: &str, pending: &PendingAuth) -> Response {
         escape(id)
     );
     let mut response = Html(html).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     response
 }
 
@@ -133,12 +179,21 @@ fn consent_page(id: &str, pending: &PendingAuth) -> Response {
 pub async fn decide(State(emu): State<Arc<Emulator>>, Form(form): Form<Params>) -> Response {
     let id = form.get("request").cloned().unwrap_or_default();
     let Some(pending) = emu.pending().remove(&id) else {
-        return error_page(StatusCode::BAD_REQUEST, "This sign-in request is unknown or was already answered.");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request is unknown or was already answered.",
+        );
     };
     if form.get("decision").map(String::as_str) == Some("allow") {
         return approve(&emu, pending);
     }
-    let mut pairs = vec![("error", "access_denied"), ("error_description", "The user denied access to the application.")];
+    let mut pairs = vec![
+        ("error", "access_denied"),
+        (
+            "error_description",
+            "The user denied access to the application.",
+        ),
+    ];
     if let Some(state) = &pending.state {
         pairs.push(("state", state));
     }
@@ -167,8 +222,15 @@ fn approve(emu: &Emulator, pending: PendingAuth) -> Response {
 }
 
 fn token_error(status: StatusCode, error: &str, description: &str) -> Response {
-    let mut response = (status, Json(json!({"error": error, "error_description": description}))).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    let mut response = (
+        status,
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     response
 }
 
@@ -185,19 +247,38 @@ fn client_auth(headers: &HeaderMap, form: &Params) -> Result<String, Response> {
             .and_then(|b| String::from_utf8(b).ok())
             .unwrap_or_default();
         let (id, secret) = decoded.split_once(':').unwrap_or((&decoded, ""));
-        let unform = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default();
+        let unform = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
         (unform(id), unform(secret))
     } else {
-        (form.get("client_id").cloned().unwrap_or_default(), form.get("client_secret").cloned().unwrap_or_default())
+        (
+            form.get("client_id").cloned().unwrap_or_default(),
+            form.get("client_secret").cloned().unwrap_or_default(),
+        )
     };
     if id == DEMO_CLIENT_ID && crate::oauth::pkce::same(&secret, DEMO_CLIENT_SECRET) {
         Ok(id)
     } else {
-        Err(token_error(StatusCode::UNAUTHORIZED, "invalid_client", "Invalid client credentials."))
+        Err(token_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Invalid client credentials.",
+        ))
     }
 }
 
-fn issue(emu: &Emulator, client_id: &str, user: Option<&str>, scope: &str, gid: &str, with_refresh: bool) -> Response {
+fn issue(
+    emu: &Emulator,
+    client_id: &str,
+    user: Option<&str>,
+    scope: &str,
+    gid: &str,
+    with_refresh: bool,
+) -> Response {
     let iat = now();
     let ttl = emu.config.token_ttl;
     let claims = |k: &str, exp: i64| Claims {
@@ -223,12 +304,19 @@ fn issue(emu: &Emulator, client_id: &str, user: Option<&str>, scope: &str, gid: 
         body["uid"] = json!(user);
     }
     let mut response = Json(body).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     response
 }
 
 /// `POST /oauth/token`.
-pub async fn token(State(emu): State<Arc<Emulator>>, headers: HeaderMap, Form(form): Form<Params>) -> Response {
+pub async fn token(
+    State(emu): State<Arc<Emulator>>,
+    headers: HeaderMap,
+    Form(form): Form<Params>,
+) -> Response {
     {
         let mut faults = emu.faults();
         if faults.fail_next_token > 0 {
@@ -244,7 +332,13 @@ pub async fn token(State(emu): State<Arc<Emulator>>, headers: HeaderMap, Form(fo
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
     match field("grant_type") {
         "authorization_code" => {
-            let refused = || token_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid authorization code.");
+            let refused = || {
+                token_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Invalid authorization code.",
+                )
+            };
             let grant = {
                 let mut codes = emu.codes();
                 let Some(grant) = codes.get_mut(field("code")) else {
@@ -260,30 +354,68 @@ pub async fn token(State(emu): State<Arc<Emulator>>, headers: HeaderMap, Form(fo
                 return token_error(
                     StatusCode::BAD_REQUEST,
                     "redirect_uri_mismatch",
-                    &format!("This `redirect_uri' ({}) isn't allowed by `client_id' configuration.", field("redirect_uri")),
+                    &format!(
+                        "This `redirect_uri' ({}) isn't allowed by `client_id' configuration.",
+                        field("redirect_uri")
+                    ),
                 );
             }
             if let Some((challenge, method)) = &grant.challenge {
                 let verifier = field("code_verifier");
-                let computed = if method == "S256" { crate::oauth::pkce::s256(verifier) } else { verifier.to_string() };
+                let computed = if method == "S256" {
+                    crate::oauth::pkce::s256(verifier)
+                } else {
+                    verifier.to_string()
+                };
                 if verifier.is_empty() || !crate::oauth::pkce::same(&computed, challenge) {
-                    return token_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid code_verifier.");
+                    return token_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "Invalid code_verifier.",
+                    );
                 }
             }
-            issue(&emu, &client_id, Some(&grant.user), &grant.scope, &random_id(9), true)
+            issue(
+                &emu,
+                &client_id,
+                Some(&grant.user),
+                &grant.scope,
+                &random_id(9),
+                true,
+            )
         }
         "password" => {
             let user = data::USERS.iter().find(|u| u.email == field("username"));
             match user {
-                Some(u) if u.id == data::DEMO_USER_ID && crate::oauth::pkce::same(field("password"), data::DEMO_PASSWORD) => {
-                    issue(&emu, &client_id, Some(u.id), field("scope"), &random_id(9), true)
+                Some(u)
+                    if u.id == data::DEMO_USER_ID
+                        && crate::oauth::pkce::same(field("password"), data::DEMO_PASSWORD) =>
+                {
+                    issue(
+                        &emu,
+                        &client_id,
+                        Some(u.id),
+                        field("scope"),
+                        &random_id(9),
+                        true,
+                    )
                 }
-                _ => token_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid credentials."),
+                _ => token_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Invalid credentials.",
+                ),
             }
         }
         "refresh_token" => {
             emu.refresh_from_disk();
-            let refused = || token_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid refresh token.");
+            let refused = || {
+                token_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Invalid refresh token.",
+                )
+            };
             let Ok(claims) = emu.verify(field("refresh_token"), "r") else {
                 return refused();
             };
@@ -293,10 +425,25 @@ pub async fn token(State(emu): State<Arc<Emulator>>, headers: HeaderMap, Form(fo
             if !emu.consume_refresh(&claims.jti) {
                 return refused();
             }
-            issue(&emu, &client_id, claims.sub.as_deref(), &claims.scp, &claims.gid, true)
+            issue(
+                &emu,
+                &client_id,
+                claims.sub.as_deref(),
+                &claims.scp,
+                &claims.gid,
+                true,
+            )
         }
         "client_credentials" => issue(&emu, &client_id, None, field("scope"), &random_id(9), false),
-        "" => token_error(StatusCode::BAD_REQUEST, "invalid_request", "Missing grant_type parameter."),
-        other => token_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", &format!("Unsupported grant_type `{other}'.")),
+        "" => token_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Missing grant_type parameter.",
+        ),
+        other => token_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            &format!("Unsupported grant_type `{other}'."),
+        ),
     }
 }

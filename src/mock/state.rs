@@ -24,8 +24,18 @@ pub const DEMO_REDIRECT_URI: &str = "http://127.0.0.1:8080/callback";
 
 /// Scopes the emulator grants (Dailymotion's current list).
 pub const SCOPES: &[&str] = &[
-    "email", "userinfo", "manage_videos", "manage_playlists", "manage_likes", "manage_players",
-    "manage_podcasts", "manage_subscriptions", "manage_subtitles", "read", "write", "delete",
+    "email",
+    "userinfo",
+    "manage_videos",
+    "manage_playlists",
+    "manage_likes",
+    "manage_players",
+    "manage_podcasts",
+    "manage_subscriptions",
+    "manage_subtitles",
+    "read",
+    "write",
+    "delete",
 ];
 
 /// What a token says about itself.
@@ -79,7 +89,8 @@ pub struct Persisted {
 
 impl Persisted {
     fn merge(&mut self, other: &Persisted) {
-        self.revoked_grants.extend(other.revoked_grants.iter().cloned());
+        self.revoked_grants
+            .extend(other.revoked_grants.iter().cloned());
         self.used_refresh.extend(other.used_refresh.iter().cloned());
         self.expired_before = self.expired_before.max(other.expired_before);
     }
@@ -185,13 +196,17 @@ impl Emulator {
     pub fn verify(&self, token: &str, kind: &str) -> Result<Claims, TokenProblem> {
         let rest = token.strip_prefix("dm").ok_or(TokenProblem::Invalid)?;
         let mut parts = rest.splitn(3, '.');
-        let (Some(k), Some(payload), Some(signature)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(k), Some(payload), Some(signature)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Err(TokenProblem::Invalid);
         };
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
         mac.update(payload.as_bytes());
-        let given = URL_SAFE_NO_PAD.decode(signature).map_err(|_| TokenProblem::Invalid)?;
-        mac.verify_slice(&given).map_err(|_| TokenProblem::Invalid)?;
+        let given = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| TokenProblem::Invalid)?;
+        mac.verify_slice(&given)
+            .map_err(|_| TokenProblem::Invalid)?;
         let claims: Claims = URL_SAFE_NO_PAD
             .decode(payload)
             .ok()
@@ -201,7 +216,9 @@ impl Emulator {
             return Err(TokenProblem::Invalid);
         }
         let persisted = lock(&self.persisted);
-        if persisted.revoked_grants.contains(&claims.gid) || (kind == "r" && persisted.used_refresh.contains(&claims.jti)) {
+        if persisted.revoked_grants.contains(&claims.gid)
+            || (kind == "r" && persisted.used_refresh.contains(&claims.jti))
+        {
             return Err(TokenProblem::Invalid);
         }
         if claims.exp <= now() || claims.iat < persisted.expired_before {
@@ -282,7 +299,9 @@ impl Emulator {
         if self.config.strict_redirect {
             return false;
         }
-        let (Ok(given), Ok(registered)) = (url::Url::parse(uri), url::Url::parse(DEMO_REDIRECT_URI)) else {
+        let (Ok(given), Ok(registered)) =
+            (url::Url::parse(uri), url::Url::parse(DEMO_REDIRECT_URI))
+        else {
             return false;
         };
         let loopback = matches!(given.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
@@ -291,7 +310,8 @@ impl Emulator {
             && given.scheme() == "http"
             && given.query().is_none()
             && given.fragment().is_none()
-            && (given.path() == registered.path() || given.path().starts_with(&format!("{}/", registered.path())))
+            && (given.path() == registered.path()
+                || given.path().starts_with(&format!("{}/", registered.path())))
     }
 }
 
@@ -303,7 +323,8 @@ fn key_path(state: &Path) -> PathBuf {
 fn load_or_create_key(state: &Path) -> Result<Vec<u8>, String> {
     let path = key_path(state);
     if let Some(dir) = path.parent() {
-        crate::fsutil::private_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        crate::fsutil::private_dir(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     if let Ok(text) = std::fs::read_to_string(&path)
         && let Ok(key) = URL_SAFE_NO_PAD.decode(text.trim())
@@ -314,18 +335,25 @@ fn load_or_create_key(state: &Path) -> Result<Vec<u8>, String> {
     let mut key = vec![0u8; 32];
     rand::rng().fill_bytes(&mut key);
     let temp = path.with_extension(format!("key.{}", random_id(6)));
-    crate::fsutil::write_private(&temp, URL_SAFE_NO_PAD.encode(&key).as_bytes()).map_err(|e| format!("cannot write {}: {e}", temp.display()))?;
+    crate::fsutil::write_private(&temp, URL_SAFE_NO_PAD.encode(&key).as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", temp.display()))?;
     let linked = std::fs::hard_link(&temp, &path);
     let _ = std::fs::remove_file(&temp);
     match linked {
         Ok(()) => Ok(key),
         Err(_) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             URL_SAFE_NO_PAD
                 .decode(text.trim())
                 .ok()
                 .filter(|k| k.len() == 32)
-                .ok_or_else(|| format!("{} is not an emulator key; delete it to start afresh", path.display()))
+                .ok_or_else(|| {
+                    format!(
+                        "{} is not an emulator key; delete it to start afresh",
+                        path.display()
+                    )
+                })
         }
     }
 }
@@ -333,7 +361,10 @@ fn load_or_create_key(state: &Path) -> Result<Vec<u8>, String> {
 fn read_persisted(path: &Path) -> Result<Persisted, String> {
     match std::fs::read_to_string(path) {
         Ok(text) => serde_json::from_str(&text).map_err(|e| {
-            format!("{} is not an emulator state file ({e}); delete it to start afresh", path.display())
+            format!(
+                "{} is not an emulator state file ({e}); delete it to start afresh",
+                path.display()
+            )
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Persisted::default()),
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),
@@ -355,7 +386,16 @@ mod tests {
     use super::*;
 
     fn claims(k: &str, exp: i64) -> Claims {
-        Claims { k: k.into(), sub: Some("u".into()), cid: "c".into(), scp: "".into(), gid: "g".into(), jti: "j".into(), iat: now(), exp }
+        Claims {
+            k: k.into(),
+            sub: Some("u".into()),
+            cid: "c".into(),
+            scp: "".into(),
+            gid: "g".into(),
+            jti: "j".into(),
+            iat: now(),
+            exp,
+        }
     }
 
     #[test]
@@ -383,7 +423,11 @@ mod tests {
         assert!(loose.redirect_allowed("http://127.0.0.1:41234/callback"));
         assert!(!loose.redirect_allowed("http://evil.test:8080/callback"));
         assert!(!loose.redirect_allowed("http://127.0.0.1:8080/other"));
-        let strict = Emulator::new(Config { strict_redirect: true, ..Config::default() }).unwrap();
+        let strict = Emulator::new(Config {
+            strict_redirect: true,
+            ..Config::default()
+        })
+        .unwrap();
         assert!(strict.redirect_allowed("http://127.0.0.1:8080/callback/slug"));
         assert!(!strict.redirect_allowed("http://127.0.0.1:41234/callback"));
     }
@@ -391,7 +435,10 @@ mod tests {
     #[test]
     fn state_survives_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config { state_file: Some(dir.path().join("emu.json")), ..Config::default() };
+        let config = Config {
+            state_file: Some(dir.path().join("emu.json")),
+            ..Config::default()
+        };
         let first = Emulator::new(config.clone()).unwrap();
         let token = first.issue(&claims("r", now() + 60));
         let second = Emulator::new(config.clone()).unwrap();

@@ -22,7 +22,11 @@ pub fn scope_text(node: &Node, templates: &Templates, vars: &Vars) -> Result<Str
         .render(templates, vars)
         .map_err(|(error, pos)| StepError::Template { error, pos })?;
     Ok(match value {
-        Value::Array(items) => items.iter().map(value_to_text).collect::<Vec<_>>().join(" "),
+        Value::Array(items) => items
+            .iter()
+            .map(value_to_text)
+            .collect::<Vec<_>>()
+            .join(" "),
         other => value_to_text(&other),
     })
 }
@@ -31,14 +35,27 @@ fn required<'a>(value: Option<&'a Text>, field: &str, step: &str) -> Result<&'a 
     value.ok_or_else(|| StepError::Invalid {
         message: format!("the {step} step needs `{field}`"),
         pos: None,
-        help: Some(format!("set `{field}:` on the step, or once for the flow under `oauth:`")),
+        help: Some(format!(
+            "set `{field}:` on the step, or once for the flow under `oauth:`"
+        )),
     })
 }
 
-pub async fn run(spec: &AuthorizeSpec, cx: &mut StepContext<'_>) -> Result<ActionOutput, StepError> {
+pub async fn run(
+    spec: &AuthorizeSpec,
+    cx: &mut StepContext<'_>,
+) -> Result<ActionOutput, StepError> {
     let flow_oauth = &cx.flow.oauth;
-    let url_text = required(pick(&spec.url, &flow_oauth.authorize_url), "url (the authorization endpoint)", "authorize")?;
-    let client_id_text = required(pick(&spec.client_id, &flow_oauth.client_id), "client_id", "authorize")?;
+    let url_text = required(
+        pick(&spec.url, &flow_oauth.authorize_url),
+        "url (the authorization endpoint)",
+        "authorize",
+    )?;
+    let client_id_text = required(
+        pick(&spec.client_id, &flow_oauth.client_id),
+        "client_id",
+        "authorize",
+    )?;
     let mut url = parse_url(&text(cx.templates, cx.vars, url_text)?, url_text)?;
     let client_id = text(cx.templates, cx.vars, client_id_text)?;
     let redirect = match pick(&spec.redirect_uri, &flow_oauth.redirect_uri) {
@@ -70,18 +87,19 @@ pub async fn run(spec: &AuthorizeSpec, cx: &mut StepContext<'_>) -> Result<Actio
 
     let state = pkce::new_state();
     cx.oauth.close();
-    let (listener, redirect_uri) = match Listener::bind(&redirect, &state, cx.runtime.callback_any_port).await {
-        Ok(listener) => {
-            let uri = if cx.runtime.callback_any_port {
-                listener.redirect_uri.clone()
-            } else {
-                redirect_text(&spec.redirect_uri, &flow_oauth.redirect_uri, cx, &redirect)?
-            };
-            (Some(listener), uri)
-        }
-        Err(StepError::Invalid { .. }) if cx.runtime.paste => (None, redirect.to_string()),
-        Err(err) => return Err(err),
-    };
+    let (listener, redirect_uri) =
+        match Listener::bind(&redirect, &state, cx.runtime.callback_any_port).await {
+            Ok(listener) => {
+                let uri = if cx.runtime.callback_any_port {
+                    listener.redirect_uri.clone()
+                } else {
+                    redirect_text(&spec.redirect_uri, &flow_oauth.redirect_uri, cx, &redirect)?
+                };
+                (Some(listener), uri)
+            }
+            Err(StepError::Invalid { .. }) if cx.runtime.paste => (None, redirect.to_string()),
+            Err(err) => return Err(err),
+        };
 
     let verifier = (pkce_mode != "none").then(pkce::new_verifier);
     {
@@ -94,7 +112,11 @@ pub async fn run(spec: &AuthorizeSpec, cx: &mut StepContext<'_>) -> Result<Actio
         }
         query.append_pair("state", &state);
         if let Some(verifier) = &verifier {
-            let challenge = if pkce_mode == "S256" { pkce::s256(verifier) } else { verifier.clone() };
+            let challenge = if pkce_mode == "S256" {
+                pkce::s256(verifier)
+            } else {
+                verifier.clone()
+            };
             query.append_pair("code_challenge", &challenge);
             query.append_pair("code_challenge_method", pkce_mode);
         }
@@ -106,7 +128,10 @@ pub async fn run(spec: &AuthorizeSpec, cx: &mut StepContext<'_>) -> Result<Actio
         cx.redactor.add("CODE_VERIFIER", verifier);
     }
     let authorize_url = url.to_string();
-    cx.observer.step_note(cx.flow, &format!("sign in at: {}", cx.redactor.mask(&authorize_url)));
+    cx.observer.step_note(
+        cx.flow,
+        &format!("sign in at: {}", cx.redactor.mask(&authorize_url)),
+    );
     let internal_target = cx.http.target(&url);
     let mut notes = Vec::new();
     match browser::open(&cx.runtime.browser, &authorize_url, Some(internal_target)) {
@@ -123,17 +148,28 @@ pub async fn run(spec: &AuthorizeSpec, cx: &mut StepContext<'_>) -> Result<Actio
         notes,
         ..ActionOutput::default()
     };
-    output.outputs.insert("AUTHORIZE_URL".into(), Value::String(authorize_url));
-    output.outputs.insert("REDIRECT_URI".into(), Value::String(redirect_uri));
+    output
+        .outputs
+        .insert("AUTHORIZE_URL".into(), Value::String(authorize_url));
+    output
+        .outputs
+        .insert("REDIRECT_URI".into(), Value::String(redirect_uri));
     if let Some(verifier) = verifier {
-        output.outputs.insert("CODE_VERIFIER".into(), Value::String(verifier));
+        output
+            .outputs
+            .insert("CODE_VERIFIER".into(), Value::String(verifier));
     }
     Ok(output)
 }
 
 /// The redirect URI exactly as the user wrote it (rendered), never normalised: providers
 /// compare it byte for byte.
-fn redirect_text(step: &Option<Text>, flow: &Option<Text>, cx: &StepContext<'_>, parsed: &url::Url) -> Result<String, StepError> {
+fn redirect_text(
+    step: &Option<Text>,
+    flow: &Option<Text>,
+    cx: &StepContext<'_>,
+    parsed: &url::Url,
+) -> Result<String, StepError> {
     match pick(step, flow) {
         Some(t) => Ok(text(cx.templates, cx.vars, t)?.trim().to_string()),
         None => Ok(parsed.as_str().to_string()),

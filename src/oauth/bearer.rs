@@ -35,11 +35,21 @@ fn bearer_of(prepared: &Prepared) -> Option<String> {
 
 /// Sends, and on an expired token refreshes once and retries once. Returns the last round
 /// trip and what the refresh produced (new tokens, a note).
-pub async fn send_with_refresh(prepared: Prepared, cx: &mut StepContext<'_>) -> Result<(Exchange, ActionOutput), StepError> {
-    let first = cx.http.send(prepared.clone()).await.map_err(|e| StepError::Network(e.0))?;
+pub async fn send_with_refresh(
+    prepared: Prepared,
+    cx: &mut StepContext<'_>,
+) -> Result<(Exchange, ActionOutput), StepError> {
+    let first = cx
+        .http
+        .send(prepared.clone())
+        .await
+        .map_err(|e| StepError::Network(e.0))?;
     let mut output = ActionOutput::default();
     let status = first.response.status;
-    let challenge = first.response.header("www-authenticate").map(str::to_string);
+    let challenge = first
+        .response
+        .header("www-authenticate")
+        .map(str::to_string);
     if status == 403 {
         if let Some(note) = scope_note(&first, challenge.as_deref()) {
             output.notes.push(note);
@@ -73,14 +83,20 @@ pub async fn send_with_refresh(prepared: Prepared, cx: &mut StepContext<'_>) -> 
         cx.oauth.stored_names.remove(name);
         crate::run::scope::assign(cx.vars, cx.redactor, cx.flow, name, value.clone(), false);
     }
-    output.notes.push("the access token had expired: refreshed it and retried once".into());
+    output
+        .notes
+        .push("the access token had expired: refreshed it and retried once".into());
     let mut retry = prepared;
     for (name, value) in retry.headers.iter_mut() {
         if name.eq_ignore_ascii_case("authorization") {
             *value = format!("Bearer {new_token}");
         }
     }
-    let second = cx.http.send(retry).await.map_err(|e| StepError::Network(e.0))?;
+    let second = cx
+        .http
+        .send(retry)
+        .await
+        .map_err(|e| StepError::Network(e.0))?;
     output.outputs.extend(tokens);
     Ok((second, output))
 }
@@ -88,7 +104,9 @@ pub async fn send_with_refresh(prepared: Prepared, cx: &mut StepContext<'_>) -> 
 /// Before the first step: a stored access token that expires within the skew is refreshed
 /// (when the flow can reach a token endpoint), and the refresh shows as a step of its own.
 pub async fn refresh_if_expiring(cx: &mut StepContext<'_>) -> Option<StepResult> {
-    if !cx.oauth.stored_names.contains("ACCESS_TOKEN") || !cx.oauth.stored_names.contains("REFRESH_TOKEN") {
+    if !cx.oauth.stored_names.contains("ACCESS_TOKEN")
+        || !cx.oauth.stored_names.contains("REFRESH_TOKEN")
+    {
         return None;
     }
     let store = cx.store?;
@@ -102,11 +120,20 @@ pub async fn refresh_if_expiring(cx: &mut StepContext<'_>) -> Option<StepResult>
     let refresh_token = cx.vars.get("REFRESH_TOKEN").map(value_to_text)?;
     match refresh_with(&client, &refresh_token, None, cx).await {
         Ok((note, tokens)) => {
-            result.notes.push("the stored access token was about to expire: refreshed it first".into());
+            result
+                .notes
+                .push("the stored access token was about to expire: refreshed it first".into());
             result.notes.extend(note);
             for (name, value) in tokens {
                 cx.oauth.stored_names.remove(&name);
-                crate::run::scope::assign(cx.vars, cx.redactor, cx.flow, &name, value.clone(), false);
+                crate::run::scope::assign(
+                    cx.vars,
+                    cx.redactor,
+                    cx.flow,
+                    &name,
+                    value.clone(),
+                    false,
+                );
                 result.saved.insert(name, value);
             }
         }
@@ -120,12 +147,21 @@ pub async fn refresh_if_expiring(cx: &mut StepContext<'_>) -> Option<StepResult>
 /// What to tell the user about a 403 that looks like a missing scope.
 fn scope_note(exchange: &Exchange, challenge: Option<&str>) -> Option<String> {
     if let Some(scope) = challenge.and_then(|c| challenge_param(c, "scope")) {
-        return Some(format!("the token lacks the scope `{scope}`: add it to the flow's scope and sign in again (a session's scope cannot grow)"));
+        return Some(format!(
+            "the token lacks the scope `{scope}`: add it to the flow's scope and sign in again (a session's scope cannot grow)"
+        ));
     }
-    let message = exchange.response.json.as_ref()?.pointer("/error/message")?.as_str()?;
+    let message = exchange
+        .response
+        .json
+        .as_ref()?
+        .pointer("/error/message")?
+        .as_str()?;
     let lower = message.to_ascii_lowercase();
     if lower.contains("insufficient") || lower.contains("unsufficient") || lower.contains("scope") {
-        return Some(format!("{message}: the token lacks a scope for this route; add it to the flow's scope and sign in again"));
+        return Some(format!(
+            "{message}: the token lacks a scope for this route; add it to the flow's scope and sign in again"
+        ));
     }
     None
 }
@@ -137,8 +173,14 @@ mod tests {
     #[test]
     fn reads_challenge_params() {
         let h = r#"Bearer realm="api.dailymotion.com", error="invalid_token", error_description="The access token has expired.""#;
-        assert_eq!(challenge_param(h, "error").as_deref(), Some("invalid_token"));
-        assert_eq!(challenge_param(h, "error_description").as_deref(), Some("The access token has expired."));
+        assert_eq!(
+            challenge_param(h, "error").as_deref(),
+            Some("invalid_token")
+        );
+        assert_eq!(
+            challenge_param(h, "error_description").as_deref(),
+            Some("The access token has expired.")
+        );
         assert_eq!(challenge_param(h, "scope"), None);
     }
 }

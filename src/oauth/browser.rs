@@ -47,7 +47,9 @@ pub fn open(browser: &Browser, url: &str, internal_target: Option<url::Url>) -> 
             Some(reason) => Opened::No(format!("{reason}: open the URL in a browser")),
             None => match webbrowser::open(url) {
                 Ok(()) => Opened::Yes("opened the browser".into()),
-                Err(e) => Opened::No(format!("could not open a browser ({e}): open the URL yourself")),
+                Err(e) => Opened::No(format!(
+                    "could not open a browser ({e}): open the URL yourself"
+                )),
             },
         },
         Browser::Command(command) => {
@@ -65,11 +67,14 @@ pub fn open(browser: &Browser, url: &str, internal_target: Option<url::Url>) -> 
                     std::thread::spawn(move || child.wait());
                     Opened::Yes(format!("ran the browser command `{command}`"))
                 }
-                Err(e) => Opened::No(format!("could not run `{command}` ({e}): open the URL yourself")),
+                Err(e) => Opened::No(format!(
+                    "could not run `{command}` ({e}): open the URL yourself"
+                )),
             }
         }
         Browser::Internal => {
-            let target = internal_target.unwrap_or_else(|| url::Url::parse(url).expect("authorize URL parses"));
+            let target = internal_target
+                .unwrap_or_else(|| url::Url::parse(url).expect("authorize URL parses"));
             Opened::Task(tokio::spawn(async move {
                 let client = reqwest::Client::builder()
                     .no_proxy()

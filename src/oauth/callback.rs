@@ -28,7 +28,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 pub enum Outcome {
     Code(String),
     /// The provider said no (`error=access_denied` and friends, RFC 6749 §4.1.2.1).
-    ProviderError { error: String, description: Option<String> },
+    ProviderError {
+        error: String,
+        description: Option<String>,
+    },
     StateMismatch,
     MissingState,
     /// The right state but neither `code` nor `error`.
@@ -62,11 +65,17 @@ impl Drop for Listener {
 
 impl Listener {
     /// Binds the loopback address of `redirect_uri` (port 0 with `any_port`) and starts serving.
-    pub async fn bind(redirect_uri: &url::Url, state: &str, any_port: bool) -> Result<Listener, StepError> {
+    pub async fn bind(
+        redirect_uri: &url::Url,
+        state: &str,
+        any_port: bool,
+    ) -> Result<Listener, StepError> {
         let ip: std::net::IpAddr = match redirect_uri.host() {
             Some(url::Host::Ipv4(ip)) if ip.is_loopback() => ip.into(),
             Some(url::Host::Ipv6(ip)) if ip.is_loopback() => ip.into(),
-            Some(url::Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") => std::net::Ipv4Addr::LOCALHOST.into(),
+            Some(url::Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") => {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            }
             _ => {
                 return Err(StepError::Invalid {
                     message: format!("the redirect URI {redirect_uri} is not on this machine, so dmflow cannot receive the callback"),
@@ -77,12 +86,18 @@ impl Listener {
         };
         if redirect_uri.scheme() != "http" {
             return Err(StepError::Invalid {
-                message: format!("the redirect URI {redirect_uri} must use http:// (a loopback listener has no certificate)"),
+                message: format!(
+                    "the redirect URI {redirect_uri} must use http:// (a loopback listener has no certificate)"
+                ),
                 pos: None,
                 help: None,
             });
         }
-        let port = if any_port { 0 } else { redirect_uri.port_or_known_default().unwrap_or(80) };
+        let port = if any_port {
+            0
+        } else {
+            redirect_uri.port_or_known_default().unwrap_or(80)
+        };
         let socket = tokio::net::TcpListener::bind((ip, port)).await.map_err(|e| {
             let (message, help) = if e.kind() == std::io::ErrorKind::AddrInUse {
                 (
@@ -97,12 +112,19 @@ impl Listener {
             };
             StepError::Runtime { message, help: Some(help) }
         })?;
-        let addr = socket.local_addr().map_err(|e| StepError::Runtime { message: e.to_string(), help: None })?;
+        let addr = socket.local_addr().map_err(|e| StepError::Runtime {
+            message: e.to_string(),
+            help: None,
+        })?;
         let mut uri = redirect_uri.clone();
         if any_port {
             let _ = uri.set_port(Some(addr.port()));
         }
-        let path = if uri.path().is_empty() { "/".to_string() } else { uri.path().to_string() };
+        let path = if uri.path().is_empty() {
+            "/".to_string()
+        } else {
+            uri.path().to_string()
+        };
         let (sender, receiver) = oneshot::channel();
         let shared = Arc::new(Shared {
             path,
@@ -111,11 +133,15 @@ impl Listener {
             sender: Mutex::new(Some(sender)),
             done: Notify::new(),
         });
-        let router = axum::Router::new().fallback(handle).with_state(shared.clone());
+        let router = axum::Router::new()
+            .fallback(handle)
+            .with_state(shared.clone());
         let stop = shared.clone();
         let task = tokio::spawn(async move {
             let shutdown = async move { stop.done.notified().await };
-            let _ = axum::serve(socket, router).with_graceful_shutdown(shutdown).await;
+            let _ = axum::serve(socket, router)
+                .with_graceful_shutdown(shutdown)
+                .await;
         });
         Ok(Listener {
             addr,
@@ -133,40 +159,93 @@ impl Listener {
     }
 }
 
-async fn handle(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     if uri.path() != shared.path {
-        return page(StatusCode::NOT_FOUND, "Not found", "This address only answers the sign-in callback.");
+        return page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "This address only answers the sign-in callback.",
+        );
     }
     if method != Method::GET {
-        let mut response = page(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "The sign-in callback only accepts GET.");
-        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET"));
+        let mut response = page(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed",
+            "The sign-in callback only accepts GET.",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET"));
         return response;
     }
     if !host_is_loopback(&headers, shared.port) {
-        return page(StatusCode::BAD_REQUEST, "Wrong host", "The callback must be reached through the loopback address.");
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Wrong host",
+            "The callback must be reached through the loopback address.",
+        );
     }
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
-    let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let outcome = classify(get("state").as_deref(), &shared.state, get("code"), get("error"), get("error_description"));
-    let sender = shared.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let params: Vec<(String, String)> =
+        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let outcome = classify(
+        get("state").as_deref(),
+        &shared.state,
+        get("code"),
+        get("error"),
+        get("error_description"),
+    );
+    let sender = shared
+        .sender
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
     let Some(sender) = sender else {
-        return page(StatusCode::GONE, "Already done", "This sign-in has already completed. You can close this tab.");
+        return page(
+            StatusCode::GONE,
+            "Already done",
+            "This sign-in has already completed. You can close this tab.",
+        );
     };
     let response = match &outcome {
-        Outcome::Code(_) => page(StatusCode::OK, "Signed in", "dmflow received the authorization. You can close this tab and return to the terminal."),
+        Outcome::Code(_) => page(
+            StatusCode::OK,
+            "Signed in",
+            "dmflow received the authorization. You can close this tab and return to the terminal.",
+        ),
         Outcome::ProviderError { error, description } => page(
             StatusCode::OK,
             "Sign-in refused",
-            &format!("The provider answered {error}{}. Return to the terminal.", description.as_ref().map(|d| format!(": {d}")).unwrap_or_default()),
+            &format!(
+                "The provider answered {error}{}. Return to the terminal.",
+                description
+                    .as_ref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            ),
         ),
         Outcome::StateMismatch | Outcome::MissingState => page(
             StatusCode::BAD_REQUEST,
             "Sign-in rejected",
             "This callback does not belong to the sign-in dmflow started (the state does not match). Nothing was exchanged.",
         ),
-        Outcome::Empty => page(StatusCode::BAD_REQUEST, "Nothing received", "The callback carried neither a code nor an error."),
+        Outcome::Empty => page(
+            StatusCode::BAD_REQUEST,
+            "Nothing received",
+            "The callback carried neither a code nor an error.",
+        ),
     };
     let _ = sender.send(outcome);
     shared.done.notify_waiters();
@@ -174,7 +253,13 @@ async fn handle(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, hea
 }
 
 /// Decides what a callback means. The state is compared first, in constant time.
-pub fn classify(state: Option<&str>, expected: &str, code: Option<String>, error: Option<String>, description: Option<String>) -> Outcome {
+pub fn classify(
+    state: Option<&str>,
+    expected: &str,
+    code: Option<String>,
+    error: Option<String>,
+    description: Option<String>,
+) -> Outcome {
     let Some(state) = state else {
         return Outcome::MissingState;
     };
@@ -194,12 +279,21 @@ fn host_is_loopback(headers: &HeaderMap, port: u16) -> bool {
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
         return false;
     };
-    let allowed = [format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}")];
-    allowed.iter().any(|a| a.eq_ignore_ascii_case(host)) || (port == 80 && ["127.0.0.1", "localhost", "[::1]"].contains(&host))
+    let allowed = [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ];
+    allowed.iter().any(|a| a.eq_ignore_ascii_case(host))
+        || (port == 80 && ["127.0.0.1", "localhost", "[::1]"].contains(&host))
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 fn page(status: StatusCode, title: &str, message: &str) -> Response {
@@ -212,14 +306,23 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
     );
     let mut response = (status, html).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
     );
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 
@@ -230,8 +333,18 @@ pub fn parse_pasted(line: &str, expected_state: &str) -> Outcome {
         let Ok(url) = url::Url::parse(line) else {
             return Outcome::Empty;
         };
-        let get = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
-        return classify(get("state").as_deref(), expected_state, get("code"), get("error"), get("error_description"));
+        let get = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        return classify(
+            get("state").as_deref(),
+            expected_state,
+            get("code"),
+            get("error"),
+            get("error_description"),
+        );
     }
     if line.is_empty() {
         Outcome::Empty
@@ -329,21 +442,48 @@ mod tests {
 
     #[test]
     fn classify_checks_state_first() {
-        assert_eq!(classify(None, "s", Some("c".into()), None, None), Outcome::MissingState);
-        assert_eq!(classify(Some("x"), "s", Some("c".into()), None, None), Outcome::StateMismatch);
-        assert_eq!(classify(Some("x"), "s", None, Some("access_denied".into()), None), Outcome::StateMismatch);
-        assert_eq!(classify(Some("s"), "s", Some("c".into()), None, None), Outcome::Code("c".into()));
         assert_eq!(
-            classify(Some("s"), "s", None, Some("access_denied".into()), Some("no".into())),
-            Outcome::ProviderError { error: "access_denied".into(), description: Some("no".into()) }
+            classify(None, "s", Some("c".into()), None, None),
+            Outcome::MissingState
+        );
+        assert_eq!(
+            classify(Some("x"), "s", Some("c".into()), None, None),
+            Outcome::StateMismatch
+        );
+        assert_eq!(
+            classify(Some("x"), "s", None, Some("access_denied".into()), None),
+            Outcome::StateMismatch
+        );
+        assert_eq!(
+            classify(Some("s"), "s", Some("c".into()), None, None),
+            Outcome::Code("c".into())
+        );
+        assert_eq!(
+            classify(
+                Some("s"),
+                "s",
+                None,
+                Some("access_denied".into()),
+                Some("no".into())
+            ),
+            Outcome::ProviderError {
+                error: "access_denied".into(),
+                description: Some("no".into())
+            }
         );
         assert_eq!(classify(Some("s"), "s", None, None, None), Outcome::Empty);
     }
 
     #[test]
     fn pasted_urls_and_codes() {
-        assert_eq!(parse_pasted("http://127.0.0.1:8080/callback?code=abc&state=s", "s"), Outcome::Code("abc".into()));
-        assert_eq!(parse_pasted("http://127.0.0.1:8080/callback?code=abc&state=t", "s"), Outcome::StateMismatch);
+        assert_eq!(
+            parse_pasted("http://127.0.0.1:8080/callback?code=abc&state=s", "s"),
+            Outcome::Code("abc".into())
+        );
+        assert_eq!(
+            parse_pasted("http://127.0.0.1:8080/callback?code=abc&state=t", "s"),
+            Outcome::StateMismatch
+        );
         assert_eq!(parse_pasted("  abc \n", "s"), Outcome::Code("abc".into()));
     }
 

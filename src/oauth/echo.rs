@@ -34,11 +34,16 @@ pub async fn run(spec: &EchoSpec, cx: &mut StepContext<'_>) -> Result<ActionOutp
                 help: Some("sign in first (dmflow run flows/login.yaml), pass --var ACCESS_TOKEN=..., or set `token:` on the echo step".into()),
             })?,
     };
-    let prepared = Prepared::new(reqwest::Method::GET, url).header("Authorization", format!("Bearer {token}"));
+    let prepared =
+        Prepared::new(reqwest::Method::GET, url).header("Authorization", format!("Bearer {token}"));
     let (exchange, mut output) = super::bearer::send_with_refresh(prepared, cx).await?;
     {
         let response = &exchange.response;
-        let echoed = response.json.as_ref().and_then(|j| j.get("message")).and_then(Value::as_str);
+        let echoed = response
+            .json
+            .as_ref()
+            .and_then(|j| j.get("message"))
+            .and_then(Value::as_str);
         if response.status != 200 {
             output.failures.push(Failure {
                 subject: "echo".into(),
@@ -51,7 +56,9 @@ pub async fn run(spec: &EchoSpec, cx: &mut StepContext<'_>) -> Result<ActionOutp
                 message: format!(
                     "expected the message {:?} back, got {}",
                     message,
-                    echoed.map(|m| format!("{m:?}")).unwrap_or_else(|| "no message".into())
+                    echoed
+                        .map(|m| format!("{m:?}"))
+                        .unwrap_or_else(|| "no message".into())
                 ),
                 pos: crate::diagnostic::Pos::new(0, 0, 0),
             });

@@ -41,7 +41,12 @@ pub fn token_advice(error: &str, grant: Grant) -> String {
 }
 
 /// A refused token request.
-pub fn token_refused(status: u16, error: &str, description: Option<&str>, grant: Grant) -> StepError {
+pub fn token_refused(
+    status: u16,
+    error: &str,
+    description: Option<&str>,
+    grant: Grant,
+) -> StepError {
     let detail = description.map(|d| format!(": {d}")).unwrap_or_default();
     StepError::Refused {
         message: format!("the token endpoint refused ({status} {error}{detail})"),
@@ -53,12 +58,22 @@ pub fn token_refused(status: u16, error: &str, description: Option<&str>, grant:
 pub fn authorization_refused(error: &str, description: Option<&str>) -> StepError {
     let detail = description.map(|d| format!(": {d}")).unwrap_or_default();
     let help = match error {
-        "access_denied" => "the sign-in was denied (the user clicked Deny, or closed the consent page); run the flow again to retry",
-        "invalid_scope" => "a requested scope is unknown or not allowed for this key; check `scope:`",
+        "access_denied" => {
+            "the sign-in was denied (the user clicked Deny, or closed the consent page); run the flow again to retry"
+        }
+        "invalid_scope" => {
+            "a requested scope is unknown or not allowed for this key; check `scope:`"
+        }
         "unauthorized_client" => "this API key may not use the authorization code grant",
-        "unsupported_response_type" => "the provider does not accept response_type=code for this key",
-        "redirect_uri_mismatch" => "the redirect URI must equal the Callback URL registered with your API key, byte for byte",
-        "server_error" | "temporarily_unavailable" => "the provider has a problem; try again in a moment",
+        "unsupported_response_type" => {
+            "the provider does not accept response_type=code for this key"
+        }
+        "redirect_uri_mismatch" => {
+            "the redirect URI must equal the Callback URL registered with your API key, byte for byte"
+        }
+        "server_error" | "temporarily_unavailable" => {
+            "the provider has a problem; try again in a moment"
+        }
         _ => "the provider refused the authorization request",
     };
     StepError::Refused {

@@ -81,16 +81,26 @@ pub fn client(
 
 /// A client from the endpoint a login run recorded; the secret comes from the store (if the
 /// user chose to keep it there), `API_SECRET`, or `DM_API_SECRET`.
-pub fn stored_client(endpoint: &crate::store::TokenEndpoint, cx: &StepContext<'_>) -> Result<Client, StepError> {
+pub fn stored_client(
+    endpoint: &crate::store::TokenEndpoint,
+    cx: &StepContext<'_>,
+) -> Result<Client, StepError> {
     let token_url = url::Url::parse(&endpoint.token_url).map_err(|e| StepError::Invalid {
-        message: format!("the stored token URL `{}` is invalid: {e}", endpoint.token_url),
+        message: format!(
+            "the stored token URL `{}` is invalid: {e}",
+            endpoint.token_url
+        ),
         pos: None,
         help: Some("sign in again with flows/login.yaml".into()),
     })?;
     let client_secret = endpoint
         .client_secret
         .clone()
-        .or_else(|| cx.vars.get("API_SECRET").map(crate::template::value_to_text))
+        .or_else(|| {
+            cx.vars
+                .get("API_SECRET")
+                .map(crate::template::value_to_text)
+        })
         .or_else(|| std::env::var("DM_API_SECRET").ok());
     if let Some(secret) = &client_secret {
         cx.redactor.add("API_SECRET", secret);
@@ -139,7 +149,8 @@ pub async fn send_token_request(
     mut fields: Vec<(String, String)>,
     grant: Grant,
 ) -> Result<(Exchange, IndexMap<String, Value>), StepError> {
-    let mut prepared = Prepared::new(reqwest::Method::POST, client.token_url.clone()).header("Accept", "application/json");
+    let mut prepared = Prepared::new(reqwest::Method::POST, client.token_url.clone())
+        .header("Accept", "application/json");
     if client.basic {
         // RFC 6749 §2.3.1: form-encode both parts before base64.
         let pair = format!(
@@ -158,7 +169,10 @@ pub async fn send_token_request(
     }
     prepared.body = Body::Form(fields);
     prepared.follow_redirects = false;
-    let exchange = http.send(prepared).await.map_err(|e| StepError::Network(e.0))?;
+    let exchange = http
+        .send(prepared)
+        .await
+        .map_err(|e| StepError::Network(e.0))?;
     let response = &exchange.response;
     if let Some(Value::Object(body)) = &response.json {
         for (key, value) in body {
@@ -203,9 +217,15 @@ pub async fn send_token_request(
         "check the token URL and the grant's parameters"
     };
     if status >= 500 || (200..300).contains(&status) {
-        Err(StepError::Runtime { message, help: Some(help.into()) })
+        Err(StepError::Runtime {
+            message,
+            help: Some(help.into()),
+        })
     } else {
-        Err(StepError::Refused { message, help: Some(help.into()) })
+        Err(StepError::Refused {
+            message,
+            help: Some(help.into()),
+        })
     }
 }
 
@@ -244,13 +264,18 @@ pub fn token_outputs(body: &serde_json::Map<String, Value>) -> IndexMap<String, 
     if let Some(seconds) = expires_in.filter(|s| s.is_finite() && *s >= 0.0) {
         let seconds = seconds.round() as i64;
         out.insert("EXPIRES_IN".into(), Value::from(seconds));
-        out.insert("EXPIRES_AT".into(), Value::from(jiff::Timestamp::now().as_second() + seconds));
+        out.insert(
+            "EXPIRES_AT".into(),
+            Value::from(jiff::Timestamp::now().as_second() + seconds),
+        );
     }
     out
 }
 
 fn optional(t: &Option<Text>, cx: &StepContext<'_>) -> Result<Option<String>, StepError> {
-    t.as_ref().map(|t| text(cx.templates, cx.vars, t)).transpose()
+    t.as_ref()
+        .map(|t| text(cx.templates, cx.vars, t))
+        .transpose()
 }
 
 fn scope(step: &Option<Node>, cx: &StepContext<'_>) -> Result<Option<String>, StepError> {
@@ -265,8 +290,18 @@ fn var_text(cx: &StepContext<'_>, name: &str) -> Option<String> {
 }
 
 /// The `token` step.
-pub async fn run_token(spec: &TokenSpec, cx: &mut StepContext<'_>) -> Result<ActionOutput, StepError> {
-    let client = client(&spec.url, &spec.client_id, &spec.client_secret, &spec.client_auth, cx, "token")?;
+pub async fn run_token(
+    spec: &TokenSpec,
+    cx: &mut StepContext<'_>,
+) -> Result<ActionOutput, StepError> {
+    let client = client(
+        &spec.url,
+        &spec.client_id,
+        &spec.client_secret,
+        &spec.client_auth,
+        cx,
+        "token",
+    )?;
     let grant_name = optional(&spec.grant, cx)?.unwrap_or_else(|| "authorization_code".into());
     let mut fields: Vec<(String, String)> = vec![("grant_type".into(), grant_name.clone())];
     let grant = match grant_name.as_str() {
@@ -283,14 +318,22 @@ pub async fn run_token(spec: &TokenSpec, cx: &mut StepContext<'_>) -> Result<Act
             fields.push(("code".into(), code));
             let redirect_uri = match optional(&spec.redirect_uri, cx)? {
                 Some(uri) => Some(uri),
-                None => cx.oauth.redirect_uri.clone().or_else(|| var_text(cx, "REDIRECT_URI")),
+                None => cx
+                    .oauth
+                    .redirect_uri
+                    .clone()
+                    .or_else(|| var_text(cx, "REDIRECT_URI")),
             };
             if let Some(uri) = redirect_uri {
                 fields.push(("redirect_uri".into(), uri));
             }
             let verifier = match optional(&spec.code_verifier, cx)? {
                 Some(v) => Some(v),
-                None => cx.oauth.verifier.clone().or_else(|| var_text(cx, "CODE_VERIFIER")),
+                None => cx
+                    .oauth
+                    .verifier
+                    .clone()
+                    .or_else(|| var_text(cx, "CODE_VERIFIER")),
             };
             if let Some(verifier) = verifier {
                 fields.push(("code_verifier".into(), verifier));
@@ -304,7 +347,9 @@ pub async fn run_token(spec: &TokenSpec, cx: &mut StepContext<'_>) -> Result<Act
                 return Err(StepError::Invalid {
                     message: "the password grant needs `username` and `password`".into(),
                     pos: None,
-                    help: Some("Dailymotion wants the account's email address as the username".into()),
+                    help: Some(
+                        "Dailymotion wants the account's email address as the username".into(),
+                    ),
                 });
             };
             cx.redactor.add("PASSWORD", &password);
@@ -337,8 +382,18 @@ pub async fn run_token(spec: &TokenSpec, cx: &mut StepContext<'_>) -> Result<Act
 }
 
 /// The `refresh` step.
-pub async fn run_refresh(spec: &RefreshSpec, cx: &mut StepContext<'_>) -> Result<ActionOutput, StepError> {
-    let client = client(&spec.url, &spec.client_id, &spec.client_secret, &spec.client_auth, cx, "refresh")?;
+pub async fn run_refresh(
+    spec: &RefreshSpec,
+    cx: &mut StepContext<'_>,
+) -> Result<ActionOutput, StepError> {
+    let client = client(
+        &spec.url,
+        &spec.client_id,
+        &spec.client_secret,
+        &spec.client_auth,
+        cx,
+        "refresh",
+    )?;
     let refresh_token = match optional(&spec.refresh_token, cx)? {
         Some(token) => token,
         None => var_text(cx, "REFRESH_TOKEN").ok_or_else(|| StepError::Invalid {
@@ -369,7 +424,10 @@ pub async fn refresh_with(
     cx: &mut StepContext<'_>,
 ) -> Result<(Option<String>, IndexMap<String, Value>), StepError> {
     cx.redactor.add("REFRESH_TOKEN", refresh_token);
-    let coordinated = cx.store.filter(|_| cx.oauth.stored_names.contains("REFRESH_TOKEN")).cloned();
+    let coordinated = cx
+        .store
+        .filter(|_| cx.oauth.stored_names.contains("REFRESH_TOKEN"))
+        .cloned();
     let Some(store) = coordinated else {
         let outputs = refresh_request(client, refresh_token, scope, cx).await?;
         return Ok((None, outputs));
@@ -377,14 +435,19 @@ pub async fn refresh_with(
     let lock_store = store.clone();
     let lock = tokio::task::spawn_blocking(move || lock_store.lock())
         .await
-        .map_err(|e| StepError::Runtime { message: e.to_string(), help: None })?
+        .map_err(|e| StepError::Runtime {
+            message: e.to_string(),
+            help: None,
+        })?
         .map_err(store_error)?;
     let mut data = store.read().map_err(store_error)?;
     let mut token = refresh_token.to_string();
     let mut note = None;
     if let Some(stored) = data.text("REFRESH_TOKEN").filter(|t| *t != refresh_token) {
         cx.redactor.add("REFRESH_TOKEN", &stored);
-        if data.text("ACCESS_TOKEN").is_some() && !data.needs_refresh(jiff::Timestamp::now().as_second()) {
+        if data.text("ACCESS_TOKEN").is_some()
+            && !data.needs_refresh(jiff::Timestamp::now().as_second())
+        {
             let mut outputs = IndexMap::new();
             for name in super::TOKEN_OUTPUTS {
                 if let Some(value) = data.values.get(*name) {
@@ -392,7 +455,10 @@ pub async fn refresh_with(
                 }
             }
             drop(lock);
-            return Ok((Some("another dmflow refreshed the tokens meanwhile: using its fresh ones".into()), outputs));
+            return Ok((
+                Some("another dmflow refreshed the tokens meanwhile: using its fresh ones".into()),
+                outputs,
+            ));
         }
         note = Some("another dmflow rotated the refresh token meanwhile: used the new one".into());
         token = stored;
@@ -405,7 +471,10 @@ pub async fn refresh_with(
 }
 
 fn store_error(e: crate::store::StoreError) -> StepError {
-    StepError::Runtime { message: e.0, help: None }
+    StepError::Runtime {
+        message: e.0,
+        help: None,
+    }
 }
 
 async fn refresh_request(
@@ -435,9 +504,13 @@ pub async fn refresh_grant(
     if let Some(scope) = scope {
         fields.push(("scope".into(), scope));
     }
-    let (_, mut outputs) = send_token_request(http, redactor, client, fields, Grant::Refresh).await?;
+    let (_, mut outputs) =
+        send_token_request(http, redactor, client, fields, Grant::Refresh).await?;
     if !outputs.contains_key("REFRESH_TOKEN") {
-        outputs.insert("REFRESH_TOKEN".into(), Value::String(refresh_token.to_string()));
+        outputs.insert(
+            "REFRESH_TOKEN".into(),
+            Value::String(refresh_token.to_string()),
+        );
     }
     Ok(outputs)
 }
@@ -453,7 +526,9 @@ mod tests {
 
     #[test]
     fn reads_a_dailymotion_token_response() {
-        let out = outputs(json!({"access_token": "a", "token_type": "Bearer", "expires_in": 36000, "refresh_token": "r", "scope": "manage_videos userinfo", "uid": "x1y2"}));
+        let out = outputs(
+            json!({"access_token": "a", "token_type": "Bearer", "expires_in": 36000, "refresh_token": "r", "scope": "manage_videos userinfo", "uid": "x1y2"}),
+        );
         assert_eq!(out["ACCESS_TOKEN"], json!("a"));
         assert_eq!(out["REFRESH_TOKEN"], json!("r"));
         assert_eq!(out["SCOPE"], json!("manage_videos userinfo"));
@@ -465,10 +540,15 @@ mod tests {
 
     #[test]
     fn tolerates_odd_expiry() {
-        assert_eq!(outputs(json!({"access_token": "a", "expires_in": "3600"}))["EXPIRES_IN"], json!(3600));
+        assert_eq!(
+            outputs(json!({"access_token": "a", "expires_in": "3600"}))["EXPIRES_IN"],
+            json!(3600)
+        );
         let none = outputs(json!({"access_token": "a"}));
         assert!(!none.contains_key("EXPIRES_AT"));
         assert!(!none.contains_key("REFRESH_TOKEN"));
-        assert!(!outputs(json!({"access_token": "a", "expires_in": "soon"})).contains_key("EXPIRES_IN"));
+        assert!(
+            !outputs(json!({"access_token": "a", "expires_in": "soon"})).contains_key("EXPIRES_IN")
+        );
     }
 }

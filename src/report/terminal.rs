@@ -18,7 +18,11 @@ struct Paint(bool);
 
 impl Paint {
     fn wrap(&self, code: &str, text: &str) -> String {
-        if self.0 { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
     }
     fn green(&self, t: &str) -> String {
         self.wrap("32", t)
@@ -50,10 +54,20 @@ pub struct Terminal {
 
 impl Terminal {
     pub fn stderr(redactor: Redactor, verbose: bool) -> Terminal {
-        Terminal::new(Box::new(std::io::stderr()), stderr_color(), redactor, verbose)
+        Terminal::new(
+            Box::new(std::io::stderr()),
+            stderr_color(),
+            redactor,
+            verbose,
+        )
     }
 
-    pub fn new(out: Box<dyn Write + Send>, color: bool, redactor: Redactor, verbose: bool) -> Terminal {
+    pub fn new(
+        out: Box<dyn Write + Send>,
+        color: bool,
+        redactor: Redactor,
+        verbose: bool,
+    ) -> Terminal {
         Terminal {
             paint: Paint(color),
             verbose,
@@ -82,15 +96,25 @@ impl Terminal {
         };
         let mut line = format!("  {mark} {}", self.paint.bold(&step.name));
         if let Some(exchange) = result.exchanges.last() {
-            line.push_str(&format!("  {} {}", exchange.request.method, exchange.request.url));
+            line.push_str(&format!(
+                "  {} {}",
+                exchange.request.method, exchange.request.url
+            ));
             let status = exchange.response.status;
             let status_text = status.to_string();
-            let painted = if status < 400 { self.paint.green(&status_text) } else { self.paint.yellow(&status_text) };
+            let painted = if status < 400 {
+                self.paint.green(&status_text)
+            } else {
+                self.paint.yellow(&status_text)
+            };
             line.push_str(&format!("  {painted}"));
         } else {
             line.push_str(&format!("  {}", self.paint.dim(step.action.kind())));
         }
-        line.push_str(&format!("  {}", self.paint.dim(&report_duration(result.duration))));
+        line.push_str(&format!(
+            "  {}",
+            self.paint.dim(&report_duration(result.duration))
+        ));
         line.push('\n');
         line
     }
@@ -101,15 +125,25 @@ impl Terminal {
             let request = &exchange.request;
             out.push_str(&format!("      > {} {}\n", request.method, request.url));
             for (name, value) in &request.headers {
-                out.push_str(&format!("      > {name}: {}\n", self.redactor.mask_header(name, value)));
+                out.push_str(&format!(
+                    "      > {name}: {}\n",
+                    self.redactor.mask_header(name, value)
+                ));
             }
             if let Some(body) = &request.body {
                 out.push_str(&format!("      > {}\n", clip(body)));
             }
             let response = &exchange.response;
-            out.push_str(&format!("      < {} ({})\n", response.status, report_duration(response.elapsed)));
+            out.push_str(&format!(
+                "      < {} ({})\n",
+                response.status,
+                report_duration(response.elapsed)
+            ));
             for (name, value) in &response.headers {
-                out.push_str(&format!("      < {name}: {}\n", self.redactor.mask_header(name, value)));
+                out.push_str(&format!(
+                    "      < {name}: {}\n",
+                    self.redactor.mask_header(name, value)
+                ));
             }
             if !response.body.is_empty() {
                 out.push_str(&format!("      < {}\n", clip(&response.body)));
@@ -120,7 +154,8 @@ impl Terminal {
 
     fn error_text(&self, flow: &Flow, error: &StepError, step: Option<&str>) -> String {
         let context = step.map(|s| format!("step `{s}`: ")).unwrap_or_default();
-        let mut diag = Diagnostic::new(format!("{context}{}", error.message())).help_opt(error.help());
+        let mut diag =
+            Diagnostic::new(format!("{context}{}", error.message())).help_opt(error.help());
         if let Some(pos) = error.pos().filter(|p| p.line > 0) {
             diag = diag.at(&flow.source, pos).label("here");
         }
@@ -132,7 +167,11 @@ impl Terminal {
         let count = |o: Outcome| results.iter().filter(|r| r.outcome() == o).count();
         let steps: usize = results.iter().map(|r| r.steps.len()).sum();
         let total: std::time::Duration = results.iter().map(|r| r.duration).sum();
-        let (passed, failed, errored) = (count(Outcome::Passed), count(Outcome::Failed), count(Outcome::Errored));
+        let (passed, failed, errored) = (
+            count(Outcome::Passed),
+            count(Outcome::Failed),
+            count(Outcome::Errored),
+        );
         let flows = if results.len() == 1 { "flow" } else { "flows" };
         let mut parts = vec![self.paint.green(&format!("{passed} passed"))];
         if failed > 0 {
@@ -157,11 +196,18 @@ impl Terminal {
             text.push_str(&self.error_text(flow, error, None));
         }
         if !result.skipped.is_empty() && result.setup_error.is_none() {
-            text.push_str(&format!("    {}\n", self.paint.dim(&format!("skipped: {}", result.skipped.join(", ")))));
+            text.push_str(&format!(
+                "    {}\n",
+                self.paint
+                    .dim(&format!("skipped: {}", result.skipped.join(", ")))
+            ));
         }
         if !result.outputs.is_empty() && result.outcome() == Outcome::Passed {
             let names: Vec<&str> = result.outputs.keys().map(String::as_str).collect();
-            text.push_str(&format!("    {}\n", self.paint.dim(&format!("outputs: {}", names.join(", ")))));
+            text.push_str(&format!(
+                "    {}\n",
+                self.paint.dim(&format!("outputs: {}", names.join(", ")))
+            ));
         }
         if !text.is_empty() {
             self.write(&text);
@@ -171,7 +217,11 @@ impl Terminal {
 
 impl Observer for Terminal {
     fn flow_started(&self, flow: &Flow) {
-        self.write(&format!("{} {}\n", self.paint.bold(&flow.name), self.paint.dim(&flow.source.name)));
+        self.write(&format!(
+            "{} {}\n",
+            self.paint.bold(&flow.name),
+            self.paint.dim(&flow.source.name)
+        ));
     }
 
     fn step_note(&self, _flow: &Flow, note: &str) {
@@ -186,12 +236,18 @@ impl Observer for Terminal {
         if self.verbose {
             text.push_str(&self.verbose_exchanges(result));
             for (name, value) in &result.saved {
-                text.push_str(&format!("      saved {name} = {}\n", clip(&value.to_string())));
+                text.push_str(&format!(
+                    "      saved {name} = {}\n",
+                    clip(&value.to_string())
+                ));
             }
         }
         for failure in &result.failures {
             let location = if failure.pos.line > 0 {
-                format!("{}:{}:{}", flow.source.name, failure.pos.line, failure.pos.col)
+                format!(
+                    "{}:{}:{}",
+                    flow.source.name, failure.pos.line, failure.pos.col
+                )
             } else {
                 format!("{}:{}:{}", flow.source.name, step.pos.line, step.pos.col)
             };
@@ -221,5 +277,13 @@ fn clip(text: &str) -> String {
 }
 
 fn indent(text: &str, prefix: &str) -> String {
-    text.lines().map(|l| if l.is_empty() { "\n".to_string() } else { format!("{prefix}{l}\n") }).collect()
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                "\n".to_string()
+            } else {
+                format!("{prefix}{l}\n")
+            }
+        })
+        .collect()
 }

@@ -30,7 +30,11 @@ pub fn extract(capture: &Capture, response: &ResponseRecord) -> Result<Value, St
             let caps = regex
                 .captures(&response.body)
                 .ok_or_else(|| format!("/{pattern}/ does not match the response body"))?;
-            let found = caps.get(1).or_else(|| caps.get(0)).map(|m| m.as_str()).unwrap_or_default();
+            let found = caps
+                .get(1)
+                .or_else(|| caps.get(0))
+                .map(|m| m.as_str())
+                .unwrap_or_default();
             Ok(Value::String(found.to_string()))
         }
     }
@@ -51,24 +55,53 @@ mod tests {
     }
 
     fn cap(source: CaptureSource) -> Capture {
-        Capture { source, secret: false }
+        Capture {
+            source,
+            secret: false,
+        }
     }
 
     #[test]
     fn captures_keep_types() {
         let r = response();
-        assert_eq!(extract(&cap(CaptureSource::Json("$.n".into())), &r).unwrap(), json!(3));
-        assert_eq!(extract(&cap(CaptureSource::Json("$.list[*].a".into())), &r).unwrap(), json!([1, 2]));
-        assert_eq!(extract(&cap(CaptureSource::Status), &r).unwrap(), json!(201));
-        assert_eq!(extract(&cap(CaptureSource::Header("location".into())), &r).unwrap(), json!("/v/9"));
-        assert_eq!(extract(&cap(CaptureSource::Regex(r#""id":"(\w+)""#.into())), &r).unwrap(), json!("x1"));
-        assert_eq!(extract(&cap(CaptureSource::Body), &r).unwrap()["id"], json!("x1"));
+        assert_eq!(
+            extract(&cap(CaptureSource::Json("$.n".into())), &r).unwrap(),
+            json!(3)
+        );
+        assert_eq!(
+            extract(&cap(CaptureSource::Json("$.list[*].a".into())), &r).unwrap(),
+            json!([1, 2])
+        );
+        assert_eq!(
+            extract(&cap(CaptureSource::Status), &r).unwrap(),
+            json!(201)
+        );
+        assert_eq!(
+            extract(&cap(CaptureSource::Header("location".into())), &r).unwrap(),
+            json!("/v/9")
+        );
+        assert_eq!(
+            extract(&cap(CaptureSource::Regex(r#""id":"(\w+)""#.into())), &r).unwrap(),
+            json!("x1")
+        );
+        assert_eq!(
+            extract(&cap(CaptureSource::Body), &r).unwrap()["id"],
+            json!("x1")
+        );
     }
 
     #[test]
     fn missing_values_say_why() {
         let r = response();
-        assert!(extract(&cap(CaptureSource::Json("$.nope".into())), &r).unwrap_err().contains("matched nothing"));
-        assert!(extract(&cap(CaptureSource::Header("X-Nope".into())), &r).unwrap_err().contains("X-Nope"));
+        assert!(
+            extract(&cap(CaptureSource::Json("$.nope".into())), &r)
+                .unwrap_err()
+                .contains("matched nothing")
+        );
+        assert!(
+            extract(&cap(CaptureSource::Header("X-Nope".into())), &r)
+                .unwrap_err()
+                .contains("X-Nope")
+        );
     }
 }

@@ -4,14 +4,15 @@ use std::time::Duration;
 
 pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    if let Ok(seconds) = text.parse::<f64>() {
-        if seconds.is_finite() && seconds >= 0.0 {
-            return Ok(Duration::from_secs_f64(seconds));
-        }
+    if let Ok(seconds) = text.parse::<f64>()
+        && seconds.is_finite()
+        && seconds >= 0.0
+    {
+        return Ok(Duration::from_secs_f64(seconds));
     }
-    let span: jiff::SignedDuration = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration: write it like 30s, 500ms, 2m or 1h 30m"))?;
+    let span: jiff::SignedDuration = text.parse().map_err(|_| {
+        format!("`{text}` is not a duration: write it like 30s, 500ms, 2m or 1h 30m")
+    })?;
     if span.is_negative() {
         return Err(format!("`{text}` is negative: durations must be positive"));
     }

@@ -31,7 +31,12 @@ impl ResponseRecord {
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn from_parts(status: u16, headers: Vec<(String, String)>, body: String, elapsed: Duration) -> Self {
+    pub fn from_parts(
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+        elapsed: Duration,
+    ) -> Self {
         let json = serde_json::from_str(&body).ok();
         ResponseRecord {
             status,

@@ -46,11 +46,17 @@ impl StatusSet {
                         return one_exact(code);
                     }
                     match lower.as_bytes() {
-                        [d @ b'1'..=b'5', b'x', b'x'] => Ok(StatusPattern::Class((d - b'0') as u16)),
-                        _ => Err(format!("`{s}` is not a status: write 200, a list like [200, 201], or a class like 2xx")),
+                        [d @ b'1'..=b'5', b'x', b'x'] => {
+                            Ok(StatusPattern::Class((d - b'0') as u16))
+                        }
+                        _ => Err(format!(
+                            "`{s}` is not a status: write 200, a list like [200, 201], or a class like 2xx"
+                        )),
                     }
                 }
-                other => Err(format!("{other} is not a status: write 200, [200, 201] or 2xx")),
+                other => Err(format!(
+                    "{other} is not a status: write 200, [200, 201] or 2xx"
+                )),
             }
         };
         fn one_exact(code: u16) -> Result<StatusPattern, String> {
@@ -61,7 +67,9 @@ impl StatusSet {
             }
         }
         match value {
-            Value::Array(items) if !items.is_empty() => Ok(StatusSet(items.iter().map(one).collect::<Result<_, _>>()?)),
+            Value::Array(items) if !items.is_empty() => {
+                Ok(StatusSet(items.iter().map(one).collect::<Result<_, _>>()?))
+            }
             Value::Array(_) => Err("the list of statuses is empty".into()),
             other => Ok(StatusSet(vec![one(other)?])),
         }
@@ -97,7 +105,12 @@ pub struct Context<'a> {
 type Rendered<T> = Result<T, (TemplateError, Pos)>;
 
 /// Checks every expectation; returns the failures (empty when all hold).
-pub fn check(expect: &Expect, step_pos: Pos, response: &ResponseRecord, cx: &Context) -> Rendered<Vec<Failure>> {
+pub fn check(
+    expect: &Expect,
+    step_pos: Pos,
+    response: &ResponseRecord,
+    cx: &Context,
+) -> Rendered<Vec<Failure>> {
     let mut failures = Vec::new();
     if let Some(status) = &expect.status {
         let rendered = status.render(cx.templates, cx.vars)?;
@@ -132,7 +145,10 @@ pub fn check(expect: &Expect, step_pos: Pos, response: &ResponseRecord, cx: &Con
         let Some(body) = &response.json else {
             failures.push(Failure {
                 subject,
-                message: format!("the response body is not JSON ({})", describe_body(&response.body, cx.redactor)),
+                message: format!(
+                    "the response body is not JSON ({})",
+                    describe_body(&response.body, cx.redactor)
+                ),
                 pos,
             });
             continue;
@@ -140,12 +156,20 @@ pub fn check(expect: &Expect, step_pos: Pos, response: &ResponseRecord, cx: &Con
         let actual = match query(path, body) {
             Ok(actual) => actual,
             Err(message) => {
-                failures.push(Failure { subject, message, pos });
+                failures.push(Failure {
+                    subject,
+                    message,
+                    pos,
+                });
                 continue;
             }
         };
         if let Some(message) = evaluate(&predicate.value, actual.as_ref(), pos, cx)? {
-            failures.push(Failure { subject, message, pos });
+            failures.push(Failure {
+                subject,
+                message,
+                pos,
+            });
         }
     }
     if let Some(predicate) = &expect.body {
@@ -165,7 +189,8 @@ pub fn check(expect: &Expect, step_pos: Pos, response: &ResponseRecord, cx: &Con
 
 /// Runs a JSONPath: no match gives `None`, one match the value, several a list.
 pub fn query(path: &str, body: &Value) -> Result<Option<Value>, String> {
-    let compiled = serde_json_path::JsonPath::parse(path).map_err(|e| format!("invalid JSONPath `{path}`: {e}"))?;
+    let compiled = serde_json_path::JsonPath::parse(path)
+        .map_err(|e| format!("invalid JSONPath `{path}`: {e}"))?;
     let nodes = compiled.query(body).all();
     Ok(match nodes.len() {
         0 => None,
@@ -198,16 +223,24 @@ fn show_text(text: &str) -> String {
 }
 
 fn render(node: &Node, fallback: Pos, cx: &Context) -> Rendered<Value> {
-    node.render(cx.templates, cx.vars).map_err(|(e, pos)| (e, if pos.line == 0 { fallback } else { pos }))
+    node.render(cx.templates, cx.vars)
+        .map_err(|(e, pos)| (e, if pos.line == 0 { fallback } else { pos }))
 }
 
 /// Evaluates a predicate; `Some(message)` when it does not hold.
-fn evaluate(p: &Predicate, actual: Option<&Value>, pos: Pos, cx: &Context) -> Rendered<Option<String>> {
+fn evaluate(
+    p: &Predicate,
+    actual: Option<&Value>,
+    pos: Pos,
+    cx: &Context,
+) -> Rendered<Option<String>> {
     let shown = |v: &Value| show(v, cx.redactor);
     if let Some(expected) = p.exists {
         match (expected, actual) {
             (true, None) => return Ok(Some("expected it to exist, but it is missing".into())),
-            (false, Some(v)) => return Ok(Some(format!("expected it to be absent, got {}", shown(v)))),
+            (false, Some(v)) => {
+                return Ok(Some(format!("expected it to be absent, got {}", shown(v))));
+            }
             _ => {}
         }
     }
@@ -233,18 +266,28 @@ fn evaluate(p: &Predicate, actual: Option<&Value>, pos: Pos, cx: &Context) -> Re
     if let Some(node) = &p.equals {
         let expected = render(node, pos, cx)?;
         if !loosely_equal(actual, &expected) {
-            return Ok(Some(format!("expected {}, got {}", shown(&expected), shown(actual))));
+            return Ok(Some(format!(
+                "expected {}, got {}",
+                shown(&expected),
+                shown(actual)
+            )));
         }
     }
     if let Some(pattern) = &p.matches {
-        let pattern_text = cx.templates.render(&pattern.value, cx.vars).map_err(|e| (e, pos_of(pattern)))?;
+        let pattern_text = cx
+            .templates
+            .render(&pattern.value, cx.vars)
+            .map_err(|e| (e, pos_of(pattern)))?;
         let regex = match regex::Regex::new(&pattern_text) {
             Ok(r) => r,
             Err(e) => return Ok(Some(format!("invalid regex: {e}"))),
         };
         let text = value_to_text(actual);
         if !regex.is_match(&text) {
-            return Ok(Some(format!("expected a match for /{pattern_text}/, got {}", shown(actual))));
+            return Ok(Some(format!(
+                "expected a match for /{pattern_text}/, got {}",
+                shown(actual)
+            )));
         }
     }
     if let Some(node) = &p.contains {
@@ -256,15 +299,22 @@ fn evaluate(p: &Predicate, actual: Option<&Value>, pos: Pos, cx: &Context) -> Re
             _ => false,
         };
         if !holds {
-            return Ok(Some(format!("expected it to contain {}, got {}", shown(&needle), shown(actual))));
+            return Ok(Some(format!(
+                "expected it to contain {}, got {}",
+                shown(&needle),
+                shown(actual)
+            )));
         }
     }
     if let Some(type_name) = &p.type_ {
         let found = type_of(actual);
-        let holds = found == type_name.value
-            || (type_name.value == "number" && found == "integer");
+        let holds = found == type_name.value || (type_name.value == "number" && found == "integer");
         if !holds {
-            return Ok(Some(format!("expected a value of type {}, got {found} {}", type_name.value, shown(actual))));
+            return Ok(Some(format!(
+                "expected a value of type {}, got {found} {}",
+                type_name.value,
+                shown(actual)
+            )));
         }
     }
     for (node, op, accept) in [
@@ -281,17 +331,28 @@ fn evaluate(p: &Predicate, actual: Option<&Value>, pos: Pos, cx: &Context) -> Re
             Some(std::cmp::Ordering::Equal) => accept[1],
             Some(std::cmp::Ordering::Greater) => accept[2],
             None => {
-                return Ok(Some(format!("cannot compare {} {op} {}: both must be numbers or both strings", shown(actual), shown(&bound))));
+                return Ok(Some(format!(
+                    "cannot compare {} {op} {}: both must be numbers or both strings",
+                    shown(actual),
+                    shown(&bound)
+                )));
             }
         };
         if !holds {
-            return Ok(Some(format!("expected a value {op} {}, got {}", shown(&bound), shown(actual))));
+            return Ok(Some(format!(
+                "expected a value {op} {}, got {}",
+                shown(&bound),
+                shown(actual)
+            )));
         }
     }
     if let Some(not) = &p.not
         && evaluate(not, Some(actual), pos, cx)?.is_none()
     {
-        return Ok(Some(format!("expected the negated check to fail, but it holds for {}", shown(actual))));
+        return Ok(Some(format!(
+            "expected the negated check to fail, but it holds for {}",
+            shown(actual)
+        )));
     }
     Ok(None)
 }
@@ -303,7 +364,12 @@ pub fn loosely_equal(actual: &Value, expected: &Value) -> bool {
             (Some(x), Some(y)) => x == y,
             _ => a == b,
         },
-        (Value::String(a), Value::Number(_) | Value::Bool(_)) => *a == expected.to_string(),
+        (Value::String(a), Value::Number(n)) => a
+            .parse::<f64>()
+            .ok()
+            .zip(n.as_f64())
+            .is_some_and(|(x, y)| x == y),
+        (Value::String(a), Value::Bool(b)) => a == if *b { "true" } else { "false" },
         _ => actual == expected,
     }
 }
@@ -347,8 +413,17 @@ mod tests {
         let redactor = Redactor::new(false);
         let templates = Templates::new(EnvLookup::default(), redactor.clone());
         let vars: Vars = serde_json::from_value(json!({"ID": "x1", "N": 2})).unwrap();
-        let cx = Context { templates: &templates, vars: &vars, redactor: &redactor };
-        let response = ResponseRecord::from_parts(status, vec![("Content-Type".into(), "application/json".into())], body.to_string(), Default::default());
+        let cx = Context {
+            templates: &templates,
+            vars: &vars,
+            redactor: &redactor,
+        };
+        let response = ResponseRecord::from_parts(
+            status,
+            vec![("Content-Type".into(), "application/json".into())],
+            body.to_string(),
+            Default::default(),
+        );
         check(&expect, Pos::new(1, 1, 1), &response, &cx)
             .unwrap()
             .into_iter()
@@ -359,7 +434,11 @@ mod tests {
     #[test]
     fn status_sets() {
         assert!(StatusSet::from_node(&json!(200)).unwrap().contains(200));
-        assert!(StatusSet::from_node(&json!([200, 201])).unwrap().contains(201));
+        assert!(
+            StatusSet::from_node(&json!([200, 201]))
+                .unwrap()
+                .contains(201)
+        );
         assert!(StatusSet::from_node(&json!("2xx")).unwrap().contains(204));
         assert!(!StatusSet::from_node(&json!("2xx")).unwrap().contains(301));
         assert!(StatusSet::from_node(&json!(999)).is_err());
@@ -379,9 +458,23 @@ mod tests {
         let yaml = "      status: [200, 201]\n      json:\n        $.id: <<ID>>\n        $.n: { lt: 3 }\n        $.tags: { contains: b }\n        $.gone: { exists: true }\n        $['id']: { not: { matches: '^x' } }\n";
         let failures = run(yaml, 404, body);
         assert_eq!(failures[0], "status: expected 200 or 201, got 404");
-        assert!(failures.contains(&r#"json $.n: expected a value < 3, got 5"#.to_string()), "{failures:?}");
-        assert!(failures.contains(&r#"json $.tags: expected it to contain "b", got []"#.to_string()), "{failures:?}");
-        assert!(failures.contains(&"json $.gone: expected it to exist, but it is missing".to_string()), "{failures:?}");
-        assert!(failures.iter().any(|f| f.starts_with("json $['id']: expected the negated check to fail")), "{failures:?}");
+        assert!(
+            failures.contains(&r#"json $.n: expected a value < 3, got 5"#.to_string()),
+            "{failures:?}"
+        );
+        assert!(
+            failures.contains(&r#"json $.tags: expected it to contain "b", got []"#.to_string()),
+            "{failures:?}"
+        );
+        assert!(
+            failures.contains(&"json $.gone: expected it to exist, but it is missing".to_string()),
+            "{failures:?}"
+        );
+        assert!(
+            failures
+                .iter()
+                .any(|f| f.starts_with("json $['id']: expected the negated check to fail")),
+            "{failures:?}"
+        );
     }
 }

@@ -152,7 +152,9 @@ impl Http {
             Body::Json(value) => {
                 record.body = Some(value.to_string());
                 if !has_header(&prepared.headers, "content-type") {
-                    record.headers.push(("content-type".into(), "application/json".into()));
+                    record
+                        .headers
+                        .push(("content-type".into(), "application/json".into()));
                 }
                 request = request.json(value);
             }
@@ -162,9 +164,10 @@ impl Http {
                     .finish();
                 record.body = Some(encoded);
                 if !has_header(&prepared.headers, "content-type") {
-                    record
-                        .headers
-                        .push(("content-type".into(), "application/x-www-form-urlencoded".into()));
+                    record.headers.push((
+                        "content-type".into(),
+                        "application/x-www-form-urlencoded".into(),
+                    ));
                 }
                 request = request.form(fields);
             }
@@ -174,12 +177,20 @@ impl Http {
             }
         }
         let started = Instant::now();
-        let response = request.send().await.map_err(|e| NetError(describe(&e, &prepared)))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| NetError(describe(&e, &prepared)))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let bytes = response
             .bytes()
@@ -218,7 +229,10 @@ fn describe(err: &reqwest::Error, prepared: &Prepared) -> String {
     let mut place = prepared.url.clone();
     place.set_query(None);
     let what = if err.is_timeout() {
-        format!("no response within {}", super::report_duration(prepared.timeout))
+        format!(
+            "no response within {}",
+            super::report_duration(prepared.timeout)
+        )
     } else if err.is_connect() {
         "cannot connect".to_string()
     } else if err.is_redirect() {
@@ -250,7 +264,9 @@ mod tests {
         assert!(is_loopback(&Url::parse("http://127.0.0.1:8080/x").unwrap()));
         assert!(is_loopback(&Url::parse("http://[::1]/").unwrap()));
         assert!(is_loopback(&Url::parse("http://LOCALHOST/").unwrap()));
-        assert!(!is_loopback(&Url::parse("https://api.dailymotion.com/").unwrap()));
+        assert!(!is_loopback(
+            &Url::parse("https://api.dailymotion.com/").unwrap()
+        ));
     }
 
     #[test]
@@ -259,8 +275,14 @@ mod tests {
             hosts: vec!["api.dailymotion.com".into()],
             target: Url::parse("http://127.0.0.1:5555").unwrap(),
         };
-        let out = rewrite.apply(&Url::parse("https://api.dailymotion.com/me?fields=id").unwrap()).unwrap();
+        let out = rewrite
+            .apply(&Url::parse("https://api.dailymotion.com/me?fields=id").unwrap())
+            .unwrap();
         assert_eq!(out.as_str(), "http://127.0.0.1:5555/me?fields=id");
-        assert!(rewrite.apply(&Url::parse("https://example.com/").unwrap()).is_none());
+        assert!(
+            rewrite
+                .apply(&Url::parse("https://example.com/").unwrap())
+                .is_none()
+        );
     }
 }

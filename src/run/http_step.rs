@@ -12,7 +12,10 @@ use std::str::FromStr;
 pub fn text(templates: &Templates, vars: &Vars, text: &Text) -> Result<String, StepError> {
     templates
         .render(&text.value, vars)
-        .map_err(|error| StepError::Template { error, pos: pos_of(text) })
+        .map_err(|error| StepError::Template {
+            error,
+            pos: pos_of(text),
+        })
 }
 
 /// Parses a rendered URL, pointing at the template on failure.
@@ -49,7 +52,9 @@ pub fn prepare(spec: &HttpSpec, templates: &Templates, vars: &Vars) -> Result<Pr
     if !spec.query.is_empty() {
         let mut pairs = Vec::new();
         for (key, node) in &spec.query {
-            let value = node.render(templates, vars).map_err(|(error, pos)| StepError::Template { error, pos })?;
+            let value = node
+                .render(templates, vars)
+                .map_err(|(error, pos)| StepError::Template { error, pos })?;
             match value {
                 serde_json::Value::Null => {}
                 serde_json::Value::Array(items) => {
@@ -62,7 +67,9 @@ pub fn prepare(spec: &HttpSpec, templates: &Templates, vars: &Vars) -> Result<Pr
     }
     let mut prepared = Prepared::new(method, url);
     for (name, value) in &spec.headers {
-        prepared.headers.push((name.clone(), text(templates, vars, value)?));
+        prepared
+            .headers
+            .push((name.clone(), text(templates, vars, value)?));
     }
     if let Some(auth) = &spec.auth {
         let auth_pos = pos_of(auth);
@@ -71,7 +78,8 @@ pub fn prepare(spec: &HttpSpec, templates: &Templates, vars: &Vars) -> Result<Pr
             (None, Some(basic)) => {
                 let user = text(templates, vars, &basic.username)?;
                 let password = text(templates, vars, &basic.password)?;
-                let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                let encoded =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
                 format!("Basic {encoded}")
             }
             _ => {
@@ -84,7 +92,11 @@ pub fn prepare(spec: &HttpSpec, templates: &Templates, vars: &Vars) -> Result<Pr
         };
         prepared.headers.push(("Authorization".into(), header));
     }
-    let bodies = [spec.json.is_some(), spec.form.is_some(), spec.body.is_some()];
+    let bodies = [
+        spec.json.is_some(),
+        spec.form.is_some(),
+        spec.body.is_some(),
+    ];
     if bodies.iter().filter(|b| **b).count() > 1 {
         return Err(StepError::Invalid {
             message: "a request has one body: choose one of `json`, `form` or `body`".into(),
@@ -93,7 +105,10 @@ pub fn prepare(spec: &HttpSpec, templates: &Templates, vars: &Vars) -> Result<Pr
         });
     }
     if let Some(json) = &spec.json {
-        prepared.body = Body::Json(json.render(templates, vars).map_err(|(error, pos)| StepError::Template { error, pos })?);
+        prepared.body = Body::Json(
+            json.render(templates, vars)
+                .map_err(|(error, pos)| StepError::Template { error, pos })?,
+        );
     }
     if let Some(form) = &spec.form {
         let mut fields = Vec::new();
@@ -107,11 +122,12 @@ pub fn prepare(spec: &HttpSpec, templates: &Templates, vars: &Vars) -> Result<Pr
     }
     if let Some(timeout) = &spec.timeout {
         let rendered = text(templates, vars, timeout)?;
-        prepared.timeout = super::duration::parse(&rendered).map_err(|message| StepError::Invalid {
-            message,
-            pos: Some(pos_of(timeout)),
-            help: None,
-        })?;
+        prepared.timeout =
+            super::duration::parse(&rendered).map_err(|message| StepError::Invalid {
+                message,
+                pos: Some(pos_of(timeout)),
+                help: None,
+            })?;
     }
     prepared.follow_redirects = spec.follow_redirects.unwrap_or(true);
     Ok(prepared)

@@ -47,15 +47,28 @@ pub struct RunOptions {
 #[derive(Debug, Clone)]
 pub enum StepError {
     /// A template could not be rendered (undefined variable, bad expression).
-    Template { error: TemplateError, pos: Pos },
+    Template {
+        error: TemplateError,
+        pos: Pos,
+    },
     /// The step's configuration is wrong at run time (a URL that does not parse, ...).
-    Invalid { message: String, pos: Option<Pos>, help: Option<String> },
+    Invalid {
+        message: String,
+        pos: Option<Pos>,
+        help: Option<String>,
+    },
     /// No response: connection refused, timeout, TLS.
     Network(String),
     /// The provider refused (OAuth errors such as `invalid_grant`, `access_denied`).
-    Refused { message: String, help: Option<String> },
+    Refused {
+        message: String,
+        help: Option<String>,
+    },
     /// Something around the request failed (busy port, callback timeout).
-    Runtime { message: String, help: Option<String> },
+    Runtime {
+        message: String,
+        help: Option<String>,
+    },
     Interrupted,
 }
 
@@ -141,7 +154,11 @@ impl StepResult {
 
     pub fn outcome(&self) -> Outcome {
         if let Some(error) = &self.error {
-            if error.exit_code() == crate::exit::FAILED { Outcome::Failed } else { Outcome::Errored }
+            if error.exit_code() == crate::exit::FAILED {
+                Outcome::Failed
+            } else {
+                Outcome::Errored
+            }
         } else if !self.failures.is_empty() {
             Outcome::Failed
         } else {
@@ -174,7 +191,11 @@ pub struct FlowResult {
 impl FlowResult {
     pub fn outcome(&self) -> Outcome {
         if let Some(error) = &self.setup_error {
-            return if error.exit_code() == crate::exit::FAILED { Outcome::Failed } else { Outcome::Errored };
+            return if error.exit_code() == crate::exit::FAILED {
+                Outcome::Failed
+            } else {
+                Outcome::Errored
+            };
         }
         self.steps
             .iter()
@@ -235,7 +256,12 @@ pub struct ActionOutput {
 }
 
 /// Runs one flow from start to end.
-pub async fn run_flow(flow: &Flow, options: &RunOptions, redactor: &Redactor, observer: &dyn Observer) -> FlowResult {
+pub async fn run_flow(
+    flow: &Flow,
+    options: &RunOptions,
+    redactor: &Redactor,
+    observer: &dyn Observer,
+) -> FlowResult {
     let started = Instant::now();
     observer.flow_started(flow);
     let templates = Templates::new(
@@ -255,7 +281,13 @@ pub async fn run_flow(flow: &Flow, options: &RunOptions, redactor: &Redactor, ob
         duration: Duration::ZERO,
     };
     let mut oauth_state = oauth::FlowOAuthState::default();
-    let mut vars = match scope::initial(flow, options, &templates, redactor, &mut oauth_state.stored_names) {
+    let mut vars = match scope::initial(
+        flow,
+        options,
+        &templates,
+        redactor,
+        &mut oauth_state.stored_names,
+    ) {
         Ok(vars) => vars,
         Err(err) => {
             result.setup_error = Some(err);
@@ -318,11 +350,19 @@ pub async fn run_flow(flow: &Flow, options: &RunOptions, redactor: &Redactor, ob
 }
 
 /// Hands a passed flow's outputs to the token store.
-pub fn store_outputs(store: &crate::store::ProfileStore, result: &FlowResult) -> Result<(), crate::store::StoreError> {
+pub fn store_outputs(
+    store: &crate::store::ProfileStore,
+    result: &FlowResult,
+) -> Result<(), crate::store::StoreError> {
     if result.outcome() != Outcome::Passed || result.outputs.is_empty() {
         return Ok(());
     }
-    let granted = |kind: &str| result.steps.iter().any(|s| s.kind == kind && s.saved.contains_key("ACCESS_TOKEN"));
+    let granted = |kind: &str| {
+        result
+            .steps
+            .iter()
+            .any(|s| s.kind == kind && s.saved.contains_key("ACCESS_TOKEN"))
+    };
     let origin = if granted("token") {
         crate::store::Origin::Grant
     } else if granted("refresh") {
@@ -369,7 +409,14 @@ async fn run_step(step: &Step, cx: &mut StepContext<'_>) -> StepResult {
             match capture::extract(&capture.value, &response) {
                 Ok(value) => {
                     cx.oauth.stored_names.remove(name);
-                    scope::assign(cx.vars, cx.redactor, cx.flow, name, value.clone(), capture.value.secret);
+                    scope::assign(
+                        cx.vars,
+                        cx.redactor,
+                        cx.flow,
+                        name,
+                        value.clone(),
+                        capture.value.secret,
+                    );
                     result.saved.insert(name.clone(), value);
                 }
                 Err(message) => result.failures.push(Failure {
@@ -399,7 +446,9 @@ async fn run_action(step: &Step, cx: &mut StepContext<'_>) -> Result<ActionOutpu
             let prepared = http_step::prepare(spec, cx.templates, cx.vars)?;
             match &spec.paginate {
                 Some(paginate) => paginate::run(prepared, &paginate.value, cx).await,
-                None => oauth::bearer::send_with_refresh(prepared, cx).await.map(|(_, output)| output),
+                None => oauth::bearer::send_with_refresh(prepared, cx)
+                    .await
+                    .map(|(_, output)| output),
             }
         }
         Action::Authorize(spec) => oauth::authorize::run(spec, cx).await,

@@ -10,7 +10,11 @@ use serde_json::Value;
 
 pub const DEFAULT_MAX_PAGES: u32 = 10;
 
-pub async fn run(first: Prepared, spec: &PaginateSpec, cx: &mut StepContext<'_>) -> Result<ActionOutput, StepError> {
+pub async fn run(
+    first: Prepared,
+    spec: &PaginateSpec,
+    cx: &mut StepContext<'_>,
+) -> Result<ActionOutput, StepError> {
     let param = spec.param.as_deref().unwrap_or("page");
     let more = spec.more.as_deref().unwrap_or("has_more");
     let list = spec.list.as_deref().unwrap_or("list");
@@ -34,22 +38,35 @@ pub async fn run(first: Prepared, spec: &PaginateSpec, cx: &mut StepContext<'_>)
             .filter(|(k, _)| k != param)
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
-        prepared.url.query_pairs_mut().clear().extend_pairs(others).append_pair(param, &page.to_string());
+        prepared
+            .url
+            .query_pairs_mut()
+            .clear()
+            .extend_pairs(others)
+            .append_pair(param, &page.to_string());
         let (exchange, step) = crate::oauth::bearer::send_with_refresh(prepared, cx).await?;
         output.notes.extend(step.notes);
         output.outputs.extend(step.outputs);
         let response = exchange.response;
         let body = response.json.clone();
         last = Some(response);
-        let Some(Value::Object(object)) = body else { break };
+        let Some(Value::Object(object)) = body else {
+            break;
+        };
         if let Some(Value::Array(page_items)) = object.get(list) {
             items.extend(page_items.iter().cloned());
         }
-        if last.as_ref().is_some_and(|r| !(200..300).contains(&r.status)) || object.get(more) != Some(&Value::Bool(true)) {
+        if last
+            .as_ref()
+            .is_some_and(|r| !(200..300).contains(&r.status))
+            || object.get(more) != Some(&Value::Bool(true))
+        {
             break;
         }
         if fetched == max_pages {
-            output.notes.push(format!("stopped after {max_pages} pages (max_pages): more remain"));
+            output.notes.push(format!(
+                "stopped after {max_pages} pages (max_pages): more remain"
+            ));
         }
     }
     if let Some(mut response) = last

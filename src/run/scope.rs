@@ -20,7 +20,14 @@ pub fn initial(
     let layers = [&options.env_file, &options.overrides, &options.cli_vars];
     for layer in layers {
         for (name, value) in layer {
-            assign(&mut vars, redactor, flow, name, Value::String(value.clone()), false);
+            assign(
+                &mut vars,
+                redactor,
+                flow,
+                name,
+                Value::String(value.clone()),
+                false,
+            );
         }
     }
     let mut missing = Vec::new();
@@ -50,13 +57,21 @@ pub fn initial(
         }
     }
     if !missing.is_empty() {
-        let list = missing.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+        let list = missing
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let first = &missing[0];
         return Err(StepError::Invalid {
             message: format!(
                 "flow `{}` needs {} {list}, which {} not set",
                 flow.name,
-                if missing.len() == 1 { "the input" } else { "the inputs" },
+                if missing.len() == 1 {
+                    "the input"
+                } else {
+                    "the inputs"
+                },
                 if missing.len() == 1 { "is" } else { "are" }
             ),
             pos: flow.inputs.iter().find(|i| &i.name == first).map(|i| i.pos),
@@ -78,7 +93,14 @@ pub fn initial(
 }
 
 /// Sets a variable, registering its value as secret when its name, the flow or the caller says so.
-pub fn assign(vars: &mut Vars, redactor: &Redactor, flow: &Flow, name: &str, value: Value, secret: bool) {
+pub fn assign(
+    vars: &mut Vars,
+    redactor: &Redactor,
+    flow: &Flow,
+    name: &str,
+    value: Value,
+    secret: bool,
+) {
     if secret || is_secret_name(name) || flow.secrets.iter().any(|s| s == name) {
         redactor.add_json(name, &value);
     }

@@ -54,10 +54,17 @@ pub fn server() -> &'static str {
     BASE.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("runtime");
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-                tx.send(format!("http://{}", listener.local_addr().expect("addr"))).expect("send");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                tx.send(format!("http://{}", listener.local_addr().expect("addr")))
+                    .expect("send");
                 axum::serve(listener, app()).await.expect("serve");
             });
         });
@@ -71,7 +78,10 @@ fn app() -> axum::Router {
         .route("/items/{id}", get(get_item))
         .route("/headers", get(echo_headers))
         .route("/form", post(echo_form))
-        .route("/text", get(|| async { "plain text, not JSON: order-4242 done" }))
+        .route(
+            "/text",
+            get(|| async { "plain text, not JSON: order-4242 done" }),
+        )
         .route("/status/{code}", get(status))
         .route("/redirect", get(|| async { Redirect::to("/items/7") }))
         .route("/cookie/set", get(set_cookie))
@@ -79,7 +89,10 @@ fn app() -> axum::Router {
         .route("/slow", get(slow))
         .route("/basic", get(basic))
         .route("/query", get(echo_query))
-        .route("/secret", get(|| async { Json(json!({"token": "srv-secret-0123456789"})) }))
+        .route(
+            "/secret",
+            get(|| async { Json(json!({"token": "srv-secret-0123456789"})) }),
+        )
         .route("/tracked/{key}", get(tracked))
         .route("/token/{case}", post(token_case))
 }
@@ -104,22 +117,38 @@ static HITS: std::sync::Mutex<Option<HashMap<String, u32>>> = std::sync::Mutex::
 
 async fn tracked(Path(key): Path<String>) -> Json<Value> {
     let mut hits = HITS.lock().unwrap();
-    *hits.get_or_insert_with(HashMap::new).entry(key).or_default() += 1;
+    *hits
+        .get_or_insert_with(HashMap::new)
+        .entry(key)
+        .or_default() += 1;
     Json(json!({"ok": true}))
 }
 
 /// How many requests `/tracked/KEY` received.
 pub fn hits(key: &str) -> u32 {
-    HITS.lock().unwrap().as_ref().and_then(|h| h.get(key).copied()).unwrap_or(0)
+    HITS.lock()
+        .unwrap()
+        .as_ref()
+        .and_then(|h| h.get(key).copied())
+        .unwrap_or(0)
 }
 
 async fn create_item(Json(body): Json<Value>) -> Response {
     let name = body.get("name").cloned().unwrap_or(Value::Null);
-    (StatusCode::CREATED, [(header::LOCATION, "/items/7")], Json(json!({"id": 7, "name": name, "tags": ["new"], "price": 9.5}))).into_response()
+    (
+        StatusCode::CREATED,
+        [(header::LOCATION, "/items/7")],
+        Json(json!({"id": 7, "name": name, "tags": ["new"], "price": 9.5})),
+    )
+        .into_response()
 }
 
 async fn get_item(Path(id): Path<u32>, headers: HeaderMap) -> Response {
-    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     Json(json!({"id": id, "name": "widget", "auth": auth, "ok": true})).into_response()
 }
 
@@ -145,11 +174,18 @@ async fn status(Path(code): Path<u16>) -> Response {
 }
 
 async fn set_cookie() -> Response {
-    ([(header::SET_COOKIE, "session=abc123; Path=/")], Json(json!({"set": true}))).into_response()
+    (
+        [(header::SET_COOKIE, "session=abc123; Path=/")],
+        Json(json!({"set": true})),
+    )
+        .into_response()
 }
 
 async fn check_cookie(headers: HeaderMap) -> Json<Value> {
-    let cookie = headers.get(header::COOKIE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let cookie = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     Json(json!({"cookie": cookie}))
 }
 
@@ -159,8 +195,15 @@ async fn slow() -> &'static str {
 }
 
 async fn basic(headers: HeaderMap) -> Response {
-    match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    match headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         Some("Basic dXNlcjpwQHNz") => Json(json!({"user": "user"})).into_response(),
-        _ => (StatusCode::UNAUTHORIZED, Json(json!({"error": "who are you"}))).into_response(),
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "who are you"})),
+        )
+            .into_response(),
     }
 }
