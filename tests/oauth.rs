@@ -437,7 +437,10 @@ fn callback_accepts_the_right_state_once_and_serves_a_safe_page() {
 
 #[test]
 fn callback_refuses_a_wrong_or_missing_state() {
-    for query in ["code=code-never-shown-91&state=not-the-state", "code=code-never-shown-91"] {
+    for query in [
+        "code=code-never-shown-91&state=not-the-state",
+        "code=code-never-shown-91",
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let pending = start_callback_flow(dir.path(), port, "20s");
