@@ -216,6 +216,9 @@ impl Session {
 
 /// "in 9 h 59 min", "3 min ago".
 pub fn relative(seconds_from_now: i64) -> String {
+    if seconds_from_now.abs() < 5 {
+        return "just now".into();
+    }
     let magnitude = seconds_from_now.unsigned_abs();
     let text = if magnitude < 60 {
         format!("{magnitude} s")

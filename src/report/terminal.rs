@@ -87,14 +87,14 @@ impl Terminal {
         self.write(&render(diag, self.paint.0));
     }
 
-    fn step_line(&self, step: &Step, result: &StepResult) -> String {
+    fn step_line(&self, result: &StepResult) -> String {
         let mark = match result.outcome() {
             Outcome::Passed => self.paint.green("✓"),
             Outcome::Failed => self.paint.red("✗"),
             Outcome::Errored => self.paint.red("!"),
             Outcome::Skipped => self.paint.dim("-"),
         };
-        let mut line = format!("  {mark} {}", self.paint.bold(&step.name));
+        let mut line = format!("  {mark} {}", self.paint.bold(&result.name));
         if let Some(exchange) = result.exchanges.last() {
             line.push_str(&format!(
                 "  {} {}",
@@ -109,7 +109,7 @@ impl Terminal {
             };
             line.push_str(&format!("  {painted}"));
         } else {
-            line.push_str(&format!("  {}", self.paint.dim(step.action.kind())));
+            line.push_str(&format!("  {}", self.paint.dim(result.kind)));
         }
         line.push_str(&format!(
             "  {}",
@@ -228,8 +228,8 @@ impl Observer for Terminal {
         self.write(&format!("    {} {note}\n", self.paint.dim("·")));
     }
 
-    fn step_finished(&self, flow: &Flow, step: &Step, result: &StepResult) {
-        let mut text = self.step_line(step, result);
+    fn step_finished(&self, flow: &Flow, step: Option<&Step>, result: &StepResult) {
+        let mut text = self.step_line(result);
         for note in &result.notes {
             text.push_str(&format!("    {} {note}\n", self.paint.dim("·")));
         }
@@ -248,8 +248,10 @@ impl Observer for Terminal {
                     "{}:{}:{}",
                     flow.source.name, failure.pos.line, failure.pos.col
                 )
-            } else {
+            } else if let Some(step) = step {
                 format!("{}:{}:{}", flow.source.name, step.pos.line, step.pos.col)
+            } else {
+                flow.source.name.clone()
             };
             text.push_str(&format!(
                 "      {} {}: {}\n        {} {location}\n",
@@ -260,7 +262,7 @@ impl Observer for Terminal {
             ));
         }
         if let Some(error) = &result.error {
-            text.push_str(&self.error_text(flow, error, Some(&step.name)));
+            text.push_str(&self.error_text(flow, error, Some(&result.name)));
         }
         self.write(&text);
     }

@@ -226,7 +226,8 @@ pub trait Observer: Sync {
     fn flow_started(&self, _flow: &Flow) {}
     fn step_started(&self, _flow: &Flow, _step: &Step) {}
     fn step_note(&self, _flow: &Flow, _note: &str) {}
-    fn step_finished(&self, _flow: &Flow, _step: &Step, _result: &StepResult) {}
+    /// `step` is `None` for steps dmflow adds itself (an automatic refresh).
+    fn step_finished(&self, _flow: &Flow, _step: Option<&Step>, _result: &StepResult) {}
 }
 
 /// State that OAuth steps hand to each other within one flow run.
@@ -312,6 +313,7 @@ pub async fn run_flow(
             store: options.store.as_ref(),
         };
         if let Some(refreshed) = oauth::bearer::refresh_if_expiring(&mut cx).await {
+            observer.step_finished(flow, None, &refreshed);
             stopped = refreshed.outcome() != Outcome::Passed;
             result.steps.push(refreshed);
         }
@@ -334,7 +336,7 @@ pub async fn run_flow(
             store: options.store.as_ref(),
         };
         let step_result = run_step(step, &mut cx).await;
-        observer.step_finished(flow, step, &step_result);
+        observer.step_finished(flow, Some(step), &step_result);
         stopped = step_result.outcome() != Outcome::Passed;
         result.steps.push(step_result);
     }
