@@ -1,14 +1,11 @@
 //! The commands: load and check flows, set up the run (variables, `--mock`, browser), run,
 //! report, and choose the exit code.
 
-use crate::cli::{CheckArgs, Cli, Command, RunArgs, VarArgs};
+use crate::cli::{CheckArgs, Cli, Command, VarArgs};
 use crate::diagnostic::Diagnostic;
 use crate::exit;
 use crate::flow::{self, Flow};
-use crate::oauth::OAuthRuntime;
-use crate::oauth::browser::Browser;
 use crate::report::terminal::Terminal;
-use crate::run::{self, RunOptions};
 use crate::secret::Redactor;
 use crate::template::{EnvLookup, Templates};
 use indexmap::IndexMap;
@@ -28,7 +25,8 @@ pub fn main(cli: Cli) -> i32 {
         }
     };
     match cli.command {
-        Command::Run(args) => runtime.block_on(run_command(args)),
+        Command::Run(args) => runtime.block_on(crate::runner::run_command(args)),
+        Command::Test(args) => runtime.block_on(crate::runner::test_command(args)),
         Command::Check(args) => check_command(args),
         Command::Mock(args) => runtime.block_on(crate::mock::serve_command(args)),
         Command::Env(args) => runtime.block_on(crate::token_commands::env_command(args)),
@@ -168,127 +166,4 @@ fn check_command(args: CheckArgs) -> i32 {
         );
         exit::INVALID
     }
-}
-
-/// Offers the profile's stored values to the run.
-fn load_stored(
-    store: &crate::store::ProfileStore,
-    options: &mut RunOptions,
-) -> Result<(), crate::store::StoreError> {
-    let data = store.read()?;
-    options.stored = data.values;
-    options.stored_endpoint = data.endpoint;
-    Ok(())
-}
-
-async fn run_command(args: RunArgs) -> i32 {
-    let redactor = Redactor::new(args.reveal);
-    let terminal = Terminal::stderr(redactor.clone(), args.verbose);
-    let cli = match cli_vars(&args.vars) {
-        Ok(cli) => cli,
-        Err(problems) => {
-            problems.iter().for_each(|d| terminal.diagnostic(d));
-            return exit::INVALID;
-        }
-    };
-    let (flows, problems) = load_and_check(&args.flows, &cli.names());
-    if !problems.is_empty() {
-        problems.iter().for_each(|d| terminal.diagnostic(d));
-        eprintln!(
-            "nothing was sent: fix the flow{} first (dmflow check shows the same)",
-            if args.flows.len() == 1 { "" } else { "s" }
-        );
-        return exit::INVALID;
-    }
-    let browser = if args.mock {
-        Browser::Internal
-    } else if args.no_browser {
-        Browser::Off
-    } else if let Some(cmd) = &args.browser {
-        Browser::Command(cmd.clone())
-    } else {
-        Browser::System
-    };
-    let mut options = RunOptions {
-        cli_vars: cli.vars,
-        env_file: cli.env_file,
-        oauth: OAuthRuntime {
-            browser,
-            paste: args.no_browser,
-            ..OAuthRuntime::default()
-        },
-        ..RunOptions::default()
-    };
-    let state_dir = match crate::paths::state_dir(args.store.state_dir.as_ref()) {
-        Ok(dir) => dir,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::RUNTIME;
-        }
-    };
-    if !args.no_store {
-        let profile = args.store.profile.clone().unwrap_or_else(|| {
-            if args.mock {
-                crate::store::MOCK_PROFILE
-            } else {
-                crate::store::DEFAULT_PROFILE
-            }
-            .to_string()
-        });
-        let store = match crate::store::ProfileStore::new(&state_dir, &profile) {
-            Ok(store) => store,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::INVALID;
-            }
-        };
-        if let Err(e) = load_stored(&store, &mut options) {
-            eprintln!("error: {e}");
-            return exit::RUNTIME;
-        }
-        options.store = Some(store);
-    }
-    let _mock = if args.mock {
-        match crate::mock::start_for_run(&mut options, &state_dir, args.token_ttl).await {
-            Ok(handle) => Some(handle),
-            Err(message) => {
-                eprintln!("error: {message}");
-                return exit::RUNTIME;
-            }
-        }
-    } else {
-        None
-    };
-    let mut results = Vec::new();
-    for flow in &flows {
-        let result = run::run_flow(flow, &options, &redactor, &terminal).await;
-        terminal.flow_finished(flow, &result);
-        if let Some(store) = options.store.clone() {
-            let saved = run::store_outputs(&store, &result)
-                .and_then(|()| load_stored(&store, &mut options));
-            if let Err(e) = saved {
-                eprintln!("error: {e}");
-                results.push(result);
-                return exit::RUNTIME;
-            }
-        }
-        results.push(result);
-    }
-    terminal.summary(&results);
-    if args.export.is_some() || args.export_file.is_some() {
-        let mut values = IndexMap::new();
-        for result in &results {
-            values.extend(result.outputs.clone());
-        }
-        let format = args.export.unwrap_or(crate::export::Format::Dotenv);
-        if let Err(message) = crate::export::emit(&values, format, args.export_file.as_deref()) {
-            eprintln!("error: {message}");
-            return exit::RUNTIME;
-        }
-    }
-    if args.json {
-        let doc = crate::report::json::results(&results, &redactor);
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-    }
-    exit::worst(results.iter().map(run::FlowResult::exit_code))
 }

@@ -33,6 +33,11 @@ pub enum Command {
     /// Run flows in order; one line per step on stderr, results on stdout with --json.
     #[command(after_help = crate::exit::HELP)]
     Run(RunArgs),
+    /// Run flows and compare their redacted transcripts with stored snapshots.
+    #[command(
+        after_help = "A missing snapshot is written, except under CI=true where it fails.\nExamples:\n  dmflow test --mock flows/*.yaml\n  dmflow test --mock --update flows/me.yaml\n  dmflow test --mock flows/*.yaml --report junit=out.xml"
+    )]
+    Test(TestArgs),
     /// Validate flows without sending anything: YAML, fields, templates and variables.
     #[command(after_help = crate::exit::HELP)]
     Check(CheckArgs),
@@ -96,9 +101,11 @@ pub struct VarArgs {
     pub env_file: Option<PathBuf>,
 }
 
+/// What `run` and `test` share: which flows, how to run them, where results go.
 #[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Flow files, run in the order given.
+pub struct RunCommon {
+    /// Flow files. A flow that needs an input another listed flow outputs runs after it;
+    /// otherwise the order given is kept.
     #[arg(required = true, value_name = "FLOW")]
     pub flows: Vec<PathBuf>,
     #[command(flatten)]
@@ -106,9 +113,6 @@ pub struct RunArgs {
     /// Show each request and response (headers and bodies, secrets masked).
     #[arg(short, long)]
     pub verbose: bool,
-    /// Print the results as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
     /// Show secrets (tokens, client secret, codes) instead of masking them.
     #[arg(long)]
     pub reveal: bool,
@@ -129,12 +133,72 @@ pub struct RunArgs {
     /// Neither read inputs from nor write outputs to the token store.
     #[arg(long)]
     pub no_store: bool,
+    /// Write a report: junit=PATH (one test case per step) or json=PATH. Repeatable.
+    #[arg(long, value_name = "KIND=PATH", value_parser = parse_report)]
+    pub report: Vec<Report>,
+    /// Run up to N independent flows at once (output stays in order).
+    #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// Run only slice I of N (1-based) of the flows, for CI matrices: --shard 2/4.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
+    /// Run each flow N times (soak runs) and report the timing distribution.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub repeat: u32,
+}
+
+/// A `--report` destination.
+#[derive(Debug, Clone)]
+pub enum Report {
+    Junit(PathBuf),
+    Json(PathBuf),
+}
+
+fn parse_report(text: &str) -> Result<Report, String> {
+    match text.split_once('=') {
+        Some(("junit", path)) if !path.is_empty() => Ok(Report::Junit(path.into())),
+        Some(("json", path)) if !path.is_empty() => Ok(Report::Json(path.into())),
+        _ => Err("write junit=PATH or json=PATH".into()),
+    }
+}
+
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let (i, n) = text.split_once('/').ok_or("write I/N, such as 2/4")?;
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| "I is a number")?,
+        n.trim().parse().map_err(|_| "N is a number")?,
+    );
+    if n == 0 || i == 0 || i > n {
+        return Err(format!("{i}/{n}: I goes from 1 to N"));
+    }
+    Ok((i, n))
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: RunCommon,
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
     /// After the run, print the outputs as environment variables in this format.
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub export: Option<crate::export::Format>,
     /// Write the --export text to this file instead of stdout (default format: dotenv).
     #[arg(long, value_name = "PATH")]
     pub export_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub common: RunCommon,
+    /// Write the transcripts as the new snapshots instead of comparing.
+    #[arg(long, env = "DMFLOW_UPDATE", value_parser = clap::builder::BoolishValueParser::new(), default_value = "false")]
+    pub update: bool,
+    /// Where snapshots live: DIR/<flow name>.snap.
+    #[arg(long, value_name = "DIR", default_value = "snapshots")]
+    pub snapshots: PathBuf,
 }
 
 /// Which token store to use.

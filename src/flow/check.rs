@@ -53,6 +53,11 @@ impl Checker<'_> {
         for step in &flow.steps {
             self.check_step(step);
         }
+        for (rule, pos) in &flow.redact {
+            if let Err(message) = crate::report::transcript::compile(rule) {
+                self.problem(Diagnostic::new(message).label("this redaction"), *pos);
+            }
+        }
         for (name, pos) in &flow.outputs {
             if !self.known.contains(name) && !flow.unreadable.contains(name.as_str()) {
                 self.undefined(name, *pos, "`outputs:`", false);

@@ -34,6 +34,8 @@ pub struct Flow {
     pub outputs: Vec<(String, Pos)>,
     /// Text `check` had to skip past a problem; names found there are not reported undefined.
     pub unreadable: String,
+    /// Extra transcript redactions, with their positions.
+    pub redact: Vec<(model::RedactDoc, Pos)>,
 }
 
 /// A variable the flow expects from outside.

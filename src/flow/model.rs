@@ -35,6 +35,20 @@ pub struct FlowDoc {
     /// Variables this flow hands on (to `--json`, the token store, env export).
     #[serde(default)]
     pub outputs: Vec<Spanned<String>>,
+    /// Extra redactions for snapshot transcripts: `{ json: $.path }` or `{ regex: '...' }`,
+    /// with an optional `with:` replacement.
+    #[serde(default)]
+    pub redact: Vec<Spanned<RedactDoc>>,
+}
+
+/// One `redact:` rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactDoc {
+    pub json: Option<String>,
+    pub regex: Option<String>,
+    /// The replacement (default `[redacted]`).
+    pub with: Option<String>,
 }
 
 /// A declared input.

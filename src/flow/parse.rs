@@ -321,6 +321,11 @@ fn lower(source: &Arc<Source>, doc: FlowDoc) -> (Flow, Vec<Diagnostic>) {
             .map(|o| (o.value.clone(), pos_of(o)))
             .collect(),
         unreadable: String::new(),
+        redact: doc
+            .redact
+            .iter()
+            .map(|r| (r.value.clone(), pos_of(r)))
+            .collect(),
     };
     (flow, problems)
 }

@@ -41,6 +41,67 @@ impl Paint {
     }
 }
 
+/// A writer whose bytes can be taken later (a flow's output while others run).
+#[derive(Clone, Default)]
+pub struct SharedBuffer(std::sync::Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    pub fn take(&self) -> String {
+        let bytes = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A progress line for runs of many flows at once, drawn only on a terminal.
+pub struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    pub fn new(total: usize, wanted: bool) -> Progress {
+        if !wanted || !std::io::stderr().is_terminal() || total < 2 {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new(total as u64);
+        let style =
+            indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} flows  {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Progress(Some(bar))
+    }
+
+    pub fn suspend(&self, f: impl FnOnce()) {
+        match &self.0 {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
+    pub fn advance(&self) {
+        if let Some(bar) = &self.0 {
+            bar.inc(1);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// Largest body `-v` prints, in characters.
 const VERBOSE_BODY: usize = 4000;
 
@@ -80,6 +141,16 @@ impl Terminal {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         let _ = out.write_all(self.redactor.mask(text).as_bytes());
         let _ = out.flush();
+    }
+
+    /// A line of information (order of flows, a snapshot written, timings).
+    pub fn note(&self, text: &str) {
+        self.write(&format!("{} {text}\n", self.paint.dim("note:")));
+    }
+
+    /// Text printed as it is (after masking): a finished flow's buffered output, a diff.
+    pub fn raw(&self, text: &str) {
+        self.write(text);
     }
 
     /// Prints a diagnostic (an invalid flow, a problem from `check`).

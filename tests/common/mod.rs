@@ -165,6 +165,9 @@ async fn echo_form(axum::Form(form): axum::Form<HashMap<String, String>>) -> Jso
 }
 
 async fn echo_query(Query(q): Query<Vec<(String, String)>>) -> Json<Value> {
+    if let Some((_, ms)) = q.iter().find(|(k, _)| k == "delay") {
+        tokio::time::sleep(std::time::Duration::from_millis(ms.parse().unwrap_or(0))).await;
+    }
     Json(json!(q))
 }
 

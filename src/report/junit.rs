@@ -1,0 +1,81 @@
+//! `--report junit=PATH`: one test suite per flow, one test case per step (with the failure
+//! messages), through quick-junit. A snapshot mismatch adds a failing `snapshot` case.
+
+use crate::run::{FlowResult, Outcome};
+use crate::secret::Redactor;
+use indexmap::IndexMap;
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+pub fn render(
+    results: &[FlowResult],
+    redactor: &Redactor,
+    extra_failures: &IndexMap<String, String>,
+) -> Result<String, String> {
+    let mut report = Report::new("dmflow");
+    for (index, result) in results.iter().enumerate() {
+        let name = if results.iter().filter(|r| r.file == result.file).count() > 1 {
+            format!("{} #{}", result.name, index + 1)
+        } else {
+            result.name.clone()
+        };
+        let mut suite = TestSuite::new(name);
+        suite.set_time(result.duration);
+        if let Some(error) = &result.setup_error {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_message(redactor.mask(&error.message()));
+            let mut case = TestCase::new("setup", status);
+            case.set_classname(result.file.clone());
+            suite.add_test_case(case);
+        }
+        for step in &result.steps {
+            let status = match step.outcome() {
+                Outcome::Passed => TestCaseStatus::success(),
+                outcome => {
+                    let kind = if outcome == Outcome::Failed {
+                        NonSuccessKind::Failure
+                    } else {
+                        NonSuccessKind::Error
+                    };
+                    let mut status = TestCaseStatus::non_success(kind);
+                    let mut lines: Vec<String> = step
+                        .failures
+                        .iter()
+                        .map(|f| format!("{}: {}", f.subject, f.message))
+                        .collect();
+                    if let Some(error) = &step.error {
+                        lines.push(error.message());
+                    }
+                    status.set_message(redactor.mask(&lines.join("; ")));
+                    status.set_type(if outcome == Outcome::Failed {
+                        "check"
+                    } else {
+                        "error"
+                    });
+                    status.set_description(redactor.mask(&lines.join("\n")));
+                    status
+                }
+            };
+            let mut case = TestCase::new(step.name.clone(), status);
+            case.set_classname(result.file.clone());
+            case.set_time(step.duration);
+            suite.add_test_case(case);
+        }
+        for skipped in &result.skipped {
+            let mut case = TestCase::new(skipped.clone(), TestCaseStatus::skipped());
+            case.set_classname(result.file.clone());
+            suite.add_test_case(case);
+        }
+        if let Some(message) = extra_failures.get(&result.name) {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status.set_message(message.clone());
+            status.set_type("snapshot");
+            let mut case = TestCase::new("snapshot", status);
+            case.set_classname(result.file.clone());
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+    }
+    report
+        .to_string()
+        .map_err(|e| format!("cannot write JUnit XML: {e}"))
+}

@@ -1,0 +1,310 @@
+//! `dmflow test` for users who do not write Rust, reports, and running many flows.
+
+mod common;
+
+use common::{dmflow, write_flow};
+use std::path::PathBuf;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn flows() -> Vec<String> {
+    let mut flows: Vec<String> = std::fs::read_dir(repo().join("flows"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".yaml"))
+        .collect();
+    flows.sort();
+    flows
+}
+
+fn text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn test_all_flows_with_a_junit_report_and_clean_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = dir.path().join("snaps");
+    let junit = dir.path().join("out.xml");
+    let output = dmflow(dir.path())
+        .current_dir(repo())
+        .env_remove("CI")
+        .args([
+            "test",
+            "--mock",
+            "--snapshots",
+            snaps.to_str().unwrap(),
+            "--report",
+        ])
+        .arg(format!("junit={}", junit.display()))
+        .args(flows())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let steps: usize = flows()
+        .iter()
+        .map(|f| {
+            dmflow::flow::load(std::path::Path::new(f))
+                .unwrap()
+                .steps
+                .len()
+        })
+        .sum();
+    assert_eq!(
+        xml.matches("<testcase ").count(),
+        steps,
+        "one case per step:\n{xml}"
+    );
+    assert!(xml.contains(r#"failures="0""#), "{xml}");
+    let profile: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("profiles/mock.json")).unwrap(),
+    )
+    .unwrap();
+    let token = profile["values"]["ACCESS_TOKEN"].as_str().unwrap();
+    for entry in std::fs::read_dir(&snaps).unwrap() {
+        let content = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for secret in [token, dmflow::mock::state::DEMO_CLIENT_SECRET] {
+            assert!(
+                !content.contains(secret),
+                "a secret in a snapshot:\n{content}"
+            );
+        }
+    }
+    // The second run compares with what the first wrote.
+    let again = dmflow(dir.path())
+        .current_dir(repo())
+        .env("CI", "true")
+        .args(["test", "--mock", "--snapshots", snaps.to_str().unwrap()])
+        .args(flows())
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", text(&again));
+}
+
+#[test]
+fn a_changed_emulator_answer_fails_with_a_diff_of_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = dir.path().join("snaps");
+    let run = |extra: &[&str]| {
+        dmflow(dir.path())
+            .current_dir(repo())
+            .env_remove("CI")
+            .args(["test", "--mock", "--snapshots", snaps.to_str().unwrap()])
+            .args(extra)
+            .arg("flows/password.yaml")
+            .output()
+            .unwrap()
+    };
+    assert!(run(&[]).status.success());
+    let changed = run(&["--token-ttl", "100"]);
+    assert_eq!(changed.status.code(), Some(1), "{}", text(&changed));
+    let out = text(&changed);
+    assert!(
+        out.contains("-  \"expires_in\": 36000,\n+  \"expires_in\": 100,"),
+        "{out}"
+    );
+    assert!(out.contains("1 snapshot did not match"), "{out}");
+    assert!(
+        !out.contains('\x1b'),
+        "no colour when stderr is not a terminal"
+    );
+    let updated = dmflow(dir.path())
+        .current_dir(repo())
+        .env("DMFLOW_UPDATE", "1")
+        .args([
+            "test",
+            "--mock",
+            "--token-ttl",
+            "100",
+            "--snapshots",
+            snaps.to_str().unwrap(),
+            "flows/password.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert!(updated.status.success(), "{}", text(&updated));
+    assert!(
+        run(&["--token-ttl", "100"]).status.success(),
+        "the updated snapshot matches"
+    );
+}
+
+#[test]
+fn a_missing_snapshot_fails_under_ci() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = dir.path().join("snaps");
+    let output = dmflow(dir.path())
+        .current_dir(repo())
+        .env("CI", "true")
+        .args([
+            "test",
+            "--mock",
+            "--snapshots",
+            snaps.to_str().unwrap(),
+            "flows/client-credentials.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("no snapshot at"),
+        "{}",
+        text(&output)
+    );
+    assert!(!snaps.join("client-credentials.snap").exists());
+}
+
+#[test]
+fn redact_rules_add_to_the_built_in_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write_flow(
+        dir.path(),
+        "videos.yaml",
+        "name: redacted\nvars:\n  api: https://api.dailymotion.com\nredact:\n  - json: $.list[*].views_total\n    with: '[views]'\n  - regex: 'x7a\\d+'\nsteps:\n  - http:\n      url: <<api>>/user/x7dmflw/videos\n      query: { fields: 'id,views_total', limit: 2 }\n",
+    );
+    let snaps = dir.path().join("snaps");
+    let output = dmflow(dir.path())
+        .env_remove("CI")
+        .args(["test", "--mock", "--snapshots", snaps.to_str().unwrap()])
+        .arg(&flow)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let snap = std::fs::read_to_string(snaps.join("redacted.snap")).unwrap();
+    assert!(snap.contains(r#""views_total": "[views]""#), "{snap}");
+    assert!(snap.contains(r#""id": "[redacted]""#), "{snap}");
+    let bad = write_flow(
+        dir.path(),
+        "bad.yaml",
+        "redact:\n  - json: '$['\nsteps:\n  - http: { url: 'http://127.0.0.1:9/' }\n",
+    );
+    let check = dmflow(dir.path()).arg("check").arg(&bad).output().unwrap();
+    assert_eq!(check.status.code(), Some(2));
+    assert!(
+        text(&check).contains("invalid JSONPath `$[` in redact"),
+        "{}",
+        text(&check)
+    );
+}
+
+#[test]
+fn jobs_keep_output_in_order_and_shards_split_deterministically() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, delay) in [(1, 400), (2, 0), (3, 200), (4, 0)] {
+        files.push(write_flow(
+            dir.path(),
+            &format!("f{i}.yaml"),
+            &format!("name: f{i}\nsteps:\n  - name: s{i}\n    http: {{ url: '{}/query?delay={delay}' }}\n", common::server()),
+        ));
+    }
+    let output = dmflow(dir.path())
+        .args(["run", "--no-store", "--jobs", "4", "--json"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let positions: Vec<usize> = (1..=4)
+        .map(|i| stderr.find(&format!("✓ s{i}")).expect("each step line"))
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "output in input order:\n{stderr}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let names: Vec<&str> = json["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["f1", "f2", "f3", "f4"]);
+    let shard = |s: &str| {
+        let out = dmflow(dir.path())
+            .args(["run", "--no-store", "--json", "--shard", s])
+            .args(&files)
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shard("1/2"), ["f1", "f3"]);
+    assert_eq!(shard("2/2"), ["f2", "f4"]);
+    dmflow(dir.path())
+        .args(["run", "--shard", "3/2"])
+        .args(&files)
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn repeat_reports_the_timing_distribution() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write_flow(
+        dir.path(),
+        "r.yaml",
+        &format!(
+            "name: r\nsteps:\n  - http: {{ url: '{}/items/1' }}\n",
+            common::server()
+        ),
+    );
+    let output = dmflow(dir.path())
+        .args(["run", "--no-store", "--repeat", "5", "--report"])
+        .arg(format!("json={}", dir.path().join("r.json").display()))
+        .arg(&flow)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("5 runs, min ") && stderr.contains("median") && stderr.contains("p95"),
+        "{stderr}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
+    assert_eq!(report["flows"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn flows_run_after_the_flows_that_provide_their_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dmflow(dir.path())
+        .current_dir(repo())
+        .args([
+            "run",
+            "--mock",
+            "--json",
+            "flows/videos.yaml",
+            "flows/me.yaml",
+            "flows/login.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let names: Vec<&str> = json["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["login", "videos", "me"],
+        "login provides ACCESS_TOKEN and USER_ID"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("running in this order"));
+}
