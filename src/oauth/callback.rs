@@ -398,10 +398,16 @@ pub async fn run(spec: &CallbackSpec, cx: &mut StepContext<'_>) -> Result<Action
             }
         }
     };
+    let waiting_on = cx.oauth.redirect_uri.clone().unwrap_or_default();
+    cx.observer.wait_started(
+        cx.flow,
+        &format!("waiting for the browser to come back to {waiting_on} (Ctrl-C cancels)"),
+    );
     let outcome = tokio::select! {
         outcome = from_server => outcome,
         outcome = from_paste => outcome,
         _ = tokio::time::sleep(timeout) => {
+            cx.observer.wait_finished(cx.flow);
             cx.oauth.close();
             return Err(StepError::Runtime {
                 message: format!("no callback within {}: the browser never came back to the redirect URI", crate::run::report_duration(timeout)),
@@ -409,10 +415,12 @@ pub async fn run(spec: &CallbackSpec, cx: &mut StepContext<'_>) -> Result<Action
             });
         }
         _ = tokio::signal::ctrl_c() => {
+            cx.observer.wait_finished(cx.flow);
             cx.oauth.close();
             return Err(StepError::Interrupted);
         }
     };
+    cx.observer.wait_finished(cx.flow);
     cx.oauth.close();
     match outcome {
         Some(Outcome::Code(code)) => {

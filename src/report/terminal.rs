@@ -111,16 +111,21 @@ pub struct Terminal {
     verbose: bool,
     redactor: Redactor,
     out: Mutex<Box<dyn Write + Send>>,
+    /// Writing to a real terminal: spinners are allowed.
+    interactive: bool,
+    spinner: Mutex<Option<indicatif::ProgressBar>>,
 }
 
 impl Terminal {
     pub fn stderr(redactor: Redactor, verbose: bool) -> Terminal {
-        Terminal::new(
+        let mut terminal = Terminal::new(
             Box::new(std::io::stderr()),
             stderr_color(),
             redactor,
             verbose,
-        )
+        );
+        terminal.interactive = std::io::stderr().is_terminal();
+        terminal
     }
 
     pub fn new(
@@ -134,13 +139,23 @@ impl Terminal {
             verbose,
             redactor,
             out: Mutex::new(out),
+            interactive: false,
+            spinner: Mutex::new(None),
         }
     }
 
     fn write(&self, text: &str) {
+        let masked = self.redactor.mask(text);
+        let spinner = self.spinner.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = out.write_all(self.redactor.mask(text).as_bytes());
-        let _ = out.flush();
+        let mut emit = || {
+            let _ = out.write_all(masked.as_bytes());
+            let _ = out.flush();
+        };
+        match spinner.as_ref() {
+            Some(bar) => bar.suspend(emit),
+            None => emit(),
+        }
     }
 
     /// A line of information (order of flows, a snapshot written, timings).
@@ -297,6 +312,31 @@ impl Observer for Terminal {
 
     fn step_note(&self, _flow: &Flow, note: &str) {
         self.write(&format!("    {} {note}\n", self.paint.dim("·")));
+    }
+
+    fn wait_started(&self, _flow: &Flow, message: &str) {
+        if !self.interactive {
+            return;
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message(self.redactor.mask(message));
+        if let Ok(style) = indicatif::ProgressStyle::with_template("    {spinner} {msg}  {elapsed}")
+        {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        *self.spinner.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
+    }
+
+    fn wait_finished(&self, _flow: &Flow) {
+        if let Some(bar) = self
+            .spinner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            bar.finish_and_clear();
+        }
     }
 
     fn step_finished(&self, flow: &Flow, step: Option<&Step>, result: &StepResult) {

@@ -226,6 +226,9 @@ pub trait Observer: Sync {
     fn flow_started(&self, _flow: &Flow) {}
     fn step_started(&self, _flow: &Flow, _step: &Step) {}
     fn step_note(&self, _flow: &Flow, _note: &str) {}
+    /// A step starts waiting for someone (the user in the browser); shown as a spinner.
+    fn wait_started(&self, _flow: &Flow, _message: &str) {}
+    fn wait_finished(&self, _flow: &Flow) {}
     /// `step` is `None` for steps dmflow adds itself (an automatic refresh).
     fn step_finished(&self, _flow: &Flow, _step: Option<&Step>, _result: &StepResult) {}
 }
