@@ -133,6 +133,10 @@ pub struct RunCommon {
     /// Neither read inputs from nor write outputs to the token store.
     #[arg(long)]
     pub no_store: bool,
+    /// Also keep the client secret in the token store (file mode 0600), so `dmflow env`,
+    /// `token` and `exec` can refresh without DM_API_SECRET. Off by default.
+    #[arg(long)]
+    pub store_client_secret: bool,
     /// Write a report: junit=PATH (one test case per step) or json=PATH. Repeatable.
     #[arg(long, value_name = "KIND=PATH", value_parser = parse_report)]
     pub report: Vec<Report>,

@@ -68,6 +68,7 @@ pub async fn prepare(common: &RunCommon) -> Result<Prepared, i32> {
         oauth: OAuthRuntime {
             browser,
             paste: common.no_browser,
+            store_client_secret: common.store_client_secret,
             ..OAuthRuntime::default()
         },
         ..RunOptions::default()

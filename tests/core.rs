@@ -484,3 +484,71 @@ fn help_teaches_and_lists_exit_codes() {
         .success()
         .stdout(contains("--env-file"));
 }
+
+#[test]
+fn loopback_requests_never_go_through_a_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write_flow(
+        dir.path(),
+        "direct.yaml",
+        &format!("steps:\n  - http: {{ url: '{}/items/1' }}\n", server()),
+    );
+    let output = dmflow(dir.path())
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env("http_proxy", "http://127.0.0.1:9")
+        .env("ALL_PROXY", "http://127.0.0.1:9")
+        .args(["run", "--no-store"])
+        .arg(&flow)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn outputs_of_each_kind_are_part_of_the_product() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = write_flow(
+        dir.path(),
+        "ok.yaml",
+        &format!(
+            "name: ok\nsteps:\n  - name: create\n    http:\n      method: POST\n      url: {b}/items\n      json: {{ name: x }}\n    save:\n      ID: $.id\n  - name: read\n    http: {{ url: '{b}/items/<<ID>>' }}\n",
+            b = server()
+        ),
+    );
+    let down = write_flow(
+        dir.path(),
+        "down.yaml",
+        "name: down\nsteps:\n  - name: nowhere\n    http: { url: 'http://127.0.0.1:9/x' }\n",
+    );
+    let needs = write_flow(
+        dir.path(),
+        "needs.yaml",
+        "name: needs\ninputs: [ACCESS_TOKEN]\nsteps:\n  - http: { url: 'http://127.0.0.1:9/x', auth: { bearer: <<ACCESS_TOKEN>> } }\n",
+    );
+    let env = write_flow(
+        dir.path(),
+        "env.yaml",
+        "name: env\nvars:\n  key: <<env('DMFLOW_SURELY_UNSET_VAR')>>\nsteps:\n  - http: { url: 'http://127.0.0.1:9/<<key>>' }\n",
+    );
+    for (name, flow) in [
+        ("run_ok", &ok),
+        ("run_network_error", &down),
+        ("run_missing_input", &needs),
+        ("run_unset_env", &env),
+    ] {
+        let output = dmflow(dir.path())
+            .args(["run", "--no-store"])
+            .arg(flow)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr)
+            .replace(dir.path().to_str().unwrap(), "[dir]")
+            .replace(server(), "[server]");
+        let shown = format!("exit: {:?}\n{stderr}", output.status.code());
+        common::snapshot_settings().bind(|| insta::assert_snapshot!(name, shown));
+    }
+}

@@ -582,3 +582,50 @@ fn token_answers_are_read_tolerantly_and_errors_explained() {
         }
     }
 }
+
+#[test]
+fn a_client_secret_kept_on_request_lets_token_refresh_without_the_environment() {
+    let Some(oidc) = oidc() else { return };
+    for keep in [false, true] {
+        let state = tempfile::tempdir().unwrap();
+        let mut login = dmflow(state.path());
+        login
+            .current_dir(repo())
+            .args(["run", "flows/login.yaml", "--browser", &browser()])
+            .args(oidc_vars(&oidc.issuer, free_port()));
+        if keep {
+            login.arg("--store-client-secret");
+        }
+        let output = login.output().unwrap();
+        assert!(output.status.success(), "{}", all_output(&output));
+        let path = state.path().join("profiles/default.json");
+        let mut data = stored(state.path(), "default");
+        assert_eq!(
+            data["endpoint"]["client_secret"].as_str() == Some(CLIENT_SECRET),
+            keep
+        );
+        data["values"]["EXPIRES_AT"] = Value::from(0);
+        std::fs::write(&path, serde_json::to_vec(&data).unwrap()).unwrap();
+        let token = dmflow(state.path()).arg("token").output().unwrap();
+        if keep {
+            assert!(token.status.success(), "{}", all_output(&token));
+            assert_ne!(
+                String::from_utf8_lossy(&token.stdout).trim(),
+                data["values"]["ACCESS_TOKEN"].as_str().unwrap()
+            );
+        } else {
+            assert_eq!(
+                token.status.code(),
+                Some(1),
+                "without the secret the provider refuses: {}",
+                all_output(&token)
+            );
+            assert!(
+                all_output(&token).contains("invalid_client"),
+                "{}",
+                all_output(&token)
+            );
+        }
+        assert!(!all_output(&token).contains(CLIENT_SECRET));
+    }
+}

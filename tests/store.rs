@@ -379,3 +379,25 @@ fn run_exports_outputs() {
             .unwrap()
     );
 }
+
+#[test]
+fn a_missing_scope_gets_a_note_naming_it() {
+    let state = tempfile::tempdir().unwrap();
+    login(state.path(), &[]);
+    let flow = common::write_flow(
+        state.path(),
+        "players.yaml",
+        "inputs: [ACCESS_TOKEN]\nsteps:\n  - name: players\n    http:\n      url: https://api.dailymotion.com/user/x7dmflw/players\n      auth: { bearer: <<ACCESS_TOKEN>> }\n    expect:\n      status: 200\n",
+    );
+    let output = dmflow(state.path())
+        .args(["run", "--mock"])
+        .arg(&flow)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let out = text(&output);
+    assert!(
+        out.contains("the token lacks the scope `manage_players`"),
+        "{out}"
+    );
+}

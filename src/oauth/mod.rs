@@ -46,6 +46,9 @@ pub struct OAuthRuntime {
     pub callback_any_port: bool,
     /// Offer to paste the redirected URL on the terminal.
     pub paste: bool,
+    /// Record the client secret beside the tokens (`--store-client-secret`), so `dmflow env`
+    /// and friends can refresh without `DM_API_SECRET` in the environment.
+    pub store_client_secret: bool,
 }
 
 /// What the OAuth steps of one flow run hand to each other.

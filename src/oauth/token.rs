@@ -125,18 +125,19 @@ pub async fn request(
     cx: &mut StepContext<'_>,
 ) -> Result<(Exchange, IndexMap<String, Value>), StepError> {
     let answer = send_token_request(cx.http, cx.redactor, client, fields, grant).await?;
-    cx.oauth.endpoint = Some(client.endpoint());
+    cx.oauth.endpoint = Some(client.endpoint(cx.runtime.store_client_secret));
     Ok(answer)
 }
 
 impl Client {
-    /// What the token store records of this client (never the secret).
-    pub fn endpoint(&self) -> crate::store::TokenEndpoint {
+    /// What the token store records of this client: the secret only when the user asked
+    /// (`--store-client-secret`).
+    pub fn endpoint(&self, with_secret: bool) -> crate::store::TokenEndpoint {
         crate::store::TokenEndpoint {
             token_url: self.token_url.to_string(),
             client_id: self.client_id.clone(),
             client_auth: if self.basic { "basic" } else { "form" }.into(),
-            client_secret: None,
+            client_secret: self.client_secret.clone().filter(|_| with_secret),
         }
     }
 }
@@ -484,7 +485,7 @@ async fn refresh_request(
     cx: &mut StepContext<'_>,
 ) -> Result<IndexMap<String, Value>, StepError> {
     let outputs = refresh_grant(cx.http, cx.redactor, client, refresh_token, scope).await?;
-    cx.oauth.endpoint = Some(client.endpoint());
+    cx.oauth.endpoint = Some(client.endpoint(cx.runtime.store_client_secret));
     Ok(outputs)
 }
 

@@ -378,9 +378,16 @@ pub fn store_outputs(
     store.update(|data| {
         crate::store::merge_tokens(data, &result.outputs, origin);
         if let Some(endpoint) = &result.endpoint {
-            let secret = data.endpoint.as_ref().and_then(|e| e.client_secret.clone());
+            // A secret kept by an earlier run stays while the client is the same one.
+            let kept = data
+                .endpoint
+                .as_ref()
+                .filter(|old| {
+                    old.token_url == endpoint.token_url && old.client_id == endpoint.client_id
+                })
+                .and_then(|old| old.client_secret.clone());
             data.endpoint = Some(crate::store::TokenEndpoint {
-                client_secret: secret,
+                client_secret: endpoint.client_secret.clone().or(kept),
                 ..endpoint.clone()
             });
         }
