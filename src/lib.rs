@@ -13,6 +13,7 @@ pub mod exit;
 pub mod export;
 pub mod flow;
 pub mod fsutil;
+pub mod html;
 pub mod mock;
 pub mod oauth;
 pub mod paths;

@@ -302,14 +302,17 @@ pub fn write_reports(
     Ok(())
 }
 
+/// Prepares and runs; `Err` is the exit code of a run that could not start or store.
+async fn prepare_and_execute(common: &RunCommon) -> Result<(Prepared, Vec<FlowResult>), i32> {
+    let mut prepared = prepare(common).await?;
+    let results = execute(&mut prepared, common).await?;
+    Ok((prepared, results))
+}
+
 /// `dmflow run`.
 pub async fn run_command(args: RunArgs) -> i32 {
-    let mut prepared = match prepare(&args.common).await {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let results = match execute(&mut prepared, &args.common).await {
-        Ok(r) => r,
+    let (prepared, results) = match prepare_and_execute(&args.common).await {
+        Ok(done) => done,
         Err(code) => return code,
     };
     prepared.terminal.summary(&results);
@@ -343,12 +346,8 @@ pub async fn run_command(args: RunArgs) -> i32 {
 
 /// `dmflow test`.
 pub async fn test_command(args: TestArgs) -> i32 {
-    let mut prepared = match prepare(&args.common).await {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let results = match execute(&mut prepared, &args.common).await {
-        Ok(r) => r,
+    let (prepared, results) = match prepare_and_execute(&args.common).await {
+        Ok(done) => done,
         Err(code) => return code,
     };
     let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");

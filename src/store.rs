@@ -159,8 +159,10 @@ impl ProfileStore {
             .map_err(|e| StoreError(format!("cannot lock {}: {e}", self.lock_path().display())))
     }
 
-    /// Writes the profile atomically. The caller holds the lock.
+    /// Writes the profile atomically. The caller holds the lock, so any temp file beside the
+    /// profile belongs to a writer that died mid-write: it is removed.
     pub fn write_locked(&self, data: &ProfileData) -> Result<(), StoreError> {
+        crate::fsutil::remove_stale_temps(&self.path);
         let mut data = data.clone();
         data.version = FORMAT_VERSION;
         data.profile = self.name.clone();

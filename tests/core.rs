@@ -269,16 +269,7 @@ fn cookies_are_shared_and_redirects_follow_the_policy() {
             b = server()
         ),
     );
-    let output = dmflow(dir.path())
-        .args(["run", "--no-store"])
-        .arg(&flow)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::passes(dmflow(dir.path()).args(["run", "--no-store"]).arg(&flow));
 }
 
 #[test]
@@ -292,15 +283,10 @@ fn form_basic_auth_and_raw_bodies() {
             b = server()
         ),
     );
-    let output = dmflow(dir.path())
-        .args(["run", "--json", "--no-store"])
-        .arg(&flow)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = common::passes(
+        dmflow(dir.path())
+            .args(["run", "--json", "--no-store"])
+            .arg(&flow),
     );
     assert_eq!(
         stdout_json(&output)["flows"][0]["outputs"]["ORDER"],
@@ -320,22 +306,17 @@ fn secrets_are_masked_in_verbose_output_and_json_unless_revealed() {
         ),
     );
     let secret = "hunter2-very-secret";
-    let output = dmflow(dir.path())
-        .args([
-            "run",
-            "-v",
-            "--json",
-            "--no-store",
-            "--var",
-            &format!("API_SECRET={secret}"),
-        ])
-        .arg(&flow)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = common::passes(
+        dmflow(dir.path())
+            .args([
+                "run",
+                "-v",
+                "--json",
+                "--no-store",
+                "--var",
+                &format!("API_SECRET={secret}"),
+            ])
+            .arg(&flow),
     );
     let all = format!(
         "{}{}",
@@ -393,17 +374,12 @@ fn env_file_values_and_env_function() {
         "env.yaml",
         "vars:\n  NAME: from-vars\n  base: <<env('BASE_FROM_FILE')>>\n  who: <<env('DMFLOW_TEST_WHO', 'nobody')>>\nsteps:\n  - http:\n      url: <<base>>/query\n      query: { name: <<NAME>>, who: <<who>> }\n    expect:\n      json:\n        $[0][1]: from-file\n        $[1][1]: somebody\n",
     );
-    let output = dmflow(dir.path())
-        .env("DMFLOW_TEST_WHO", "somebody")
-        .args(["run", "--no-store", "--env-file"])
-        .arg(dir.path().join(".env"))
-        .arg(&flow)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    common::passes(
+        dmflow(dir.path())
+            .env("DMFLOW_TEST_WHO", "somebody")
+            .args(["run", "--no-store", "--env-file"])
+            .arg(dir.path().join(".env"))
+            .arg(&flow),
     );
 }
 
@@ -493,18 +469,13 @@ fn loopback_requests_never_go_through_a_proxy() {
         "direct.yaml",
         &format!("steps:\n  - http: {{ url: '{}/items/1' }}\n", server()),
     );
-    let output = dmflow(dir.path())
-        .env("HTTP_PROXY", "http://127.0.0.1:9")
-        .env("http_proxy", "http://127.0.0.1:9")
-        .env("ALL_PROXY", "http://127.0.0.1:9")
-        .args(["run", "--no-store"])
-        .arg(&flow)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    common::passes(
+        dmflow(dir.path())
+            .env("HTTP_PROXY", "http://127.0.0.1:9")
+            .env("http_proxy", "http://127.0.0.1:9")
+            .env("ALL_PROXY", "http://127.0.0.1:9")
+            .args(["run", "--no-store"])
+            .arg(&flow),
     );
 }
 

@@ -200,22 +200,21 @@ fn a_replayed_code_gets_a_clear_invalid_grant() {
     let state = tempfile::tempdir().unwrap();
     let record = state.path().join("callback.url");
     let port = free_port();
-    let first = dmflow(state.path())
-        .env("TEST_BROWSER_RECORD", &record)
-        .args([
-            "run",
-            "--reveal",
-            "--json",
-            "--no-store",
-            "flows/login.yaml",
-            "--browser",
-            &browser(),
-        ])
-        .args(oidc_vars(&oidc.issuer, port))
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    assert!(first.status.success(), "{}", all_output(&first));
+    let first = common::passes(
+        dmflow(state.path())
+            .env("TEST_BROWSER_RECORD", &record)
+            .args([
+                "run",
+                "--reveal",
+                "--json",
+                "--no-store",
+                "flows/login.yaml",
+                "--browser",
+                &browser(),
+            ])
+            .args(oidc_vars(&oidc.issuer, port))
+            .current_dir(repo()),
+    );
     let json: Value = serde_json::from_slice(&first.stdout).unwrap();
     let verifier = json["flows"][0]["steps"][0]["saved"]["CODE_VERIFIER"]
         .as_str()

@@ -32,21 +32,20 @@ fn test_all_flows_with_a_junit_report_and_clean_snapshots() {
     let dir = tempfile::tempdir().unwrap();
     let snaps = dir.path().join("snaps");
     let junit = dir.path().join("out.xml");
-    let output = dmflow(dir.path())
-        .current_dir(repo())
-        .env_remove("CI")
-        .args([
-            "test",
-            "--mock",
-            "--snapshots",
-            snaps.to_str().unwrap(),
-            "--report",
-        ])
-        .arg(format!("junit={}", junit.display()))
-        .args(flows())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output));
+    common::passes(
+        dmflow(dir.path())
+            .current_dir(repo())
+            .env_remove("CI")
+            .args([
+                "test",
+                "--mock",
+                "--snapshots",
+                snaps.to_str().unwrap(),
+                "--report",
+            ])
+            .arg(format!("junit={}", junit.display()))
+            .args(flows()),
+    );
     let xml = std::fs::read_to_string(&junit).unwrap();
     let steps: usize = flows()
         .iter()
@@ -78,14 +77,13 @@ fn test_all_flows_with_a_junit_report_and_clean_snapshots() {
         }
     }
     // The second run compares with what the first wrote.
-    let again = dmflow(dir.path())
-        .current_dir(repo())
-        .env("CI", "true")
-        .args(["test", "--mock", "--snapshots", snaps.to_str().unwrap()])
-        .args(flows())
-        .output()
-        .unwrap();
-    assert!(again.status.success(), "{}", text(&again));
+    common::passes(
+        dmflow(dir.path())
+            .current_dir(repo())
+            .env("CI", "true")
+            .args(["test", "--mock", "--snapshots", snaps.to_str().unwrap()])
+            .args(flows()),
+    );
 }
 
 #[test]
@@ -115,21 +113,20 @@ fn a_changed_emulator_answer_fails_with_a_diff_of_the_field() {
         !out.contains('\x1b'),
         "no colour when stderr is not a terminal"
     );
-    let updated = dmflow(dir.path())
-        .current_dir(repo())
-        .env("DMFLOW_UPDATE", "1")
-        .args([
-            "test",
-            "--mock",
-            "--token-ttl",
-            "100",
-            "--snapshots",
-            snaps.to_str().unwrap(),
-            "flows/password.yaml",
-        ])
-        .output()
-        .unwrap();
-    assert!(updated.status.success(), "{}", text(&updated));
+    common::passes(
+        dmflow(dir.path())
+            .current_dir(repo())
+            .env("DMFLOW_UPDATE", "1")
+            .args([
+                "test",
+                "--mock",
+                "--token-ttl",
+                "100",
+                "--snapshots",
+                snaps.to_str().unwrap(),
+                "flows/password.yaml",
+            ]),
+    );
     assert!(
         run(&["--token-ttl", "100"]).status.success(),
         "the updated snapshot matches"
@@ -170,13 +167,12 @@ fn redact_rules_add_to_the_built_in_ones() {
         "name: redacted\nvars:\n  api: https://api.dailymotion.com\nredact:\n  - json: $.list[*].views_total\n    with: '[views]'\n  - regex: 'x7a\\d+'\nsteps:\n  - http:\n      url: <<api>>/user/x7dmflw/videos\n      query: { fields: 'id,views_total', limit: 2 }\n",
     );
     let snaps = dir.path().join("snaps");
-    let output = dmflow(dir.path())
-        .env_remove("CI")
-        .args(["test", "--mock", "--snapshots", snaps.to_str().unwrap()])
-        .arg(&flow)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output));
+    common::passes(
+        dmflow(dir.path())
+            .env_remove("CI")
+            .args(["test", "--mock", "--snapshots", snaps.to_str().unwrap()])
+            .arg(&flow),
+    );
     let snap = std::fs::read_to_string(snaps.join("redacted.snap")).unwrap();
     assert!(snap.contains(r#""views_total": "[views]""#), "{snap}");
     assert!(snap.contains(r#""id": "[redacted]""#), "{snap}");
@@ -205,12 +201,11 @@ fn jobs_keep_output_in_order_and_shards_split_deterministically() {
             &format!("name: f{i}\nsteps:\n  - name: s{i}\n    http: {{ url: '{}/query?delay={delay}' }}\n", common::server()),
         ));
     }
-    let output = dmflow(dir.path())
-        .args(["run", "--no-store", "--jobs", "4", "--json"])
-        .args(&files)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output));
+    let output = common::passes(
+        dmflow(dir.path())
+            .args(["run", "--no-store", "--jobs", "4", "--json"])
+            .args(&files),
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     let positions: Vec<usize> = (1..=4)
         .map(|i| stderr.find(&format!("✓ s{i}")).expect("each step line"))
@@ -261,13 +256,12 @@ fn repeat_reports_the_timing_distribution() {
             common::server()
         ),
     );
-    let output = dmflow(dir.path())
-        .args(["run", "--no-store", "--repeat", "5", "--report"])
-        .arg(format!("json={}", dir.path().join("r.json").display()))
-        .arg(&flow)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output));
+    let output = common::passes(
+        dmflow(dir.path())
+            .args(["run", "--no-store", "--repeat", "5", "--report"])
+            .arg(format!("json={}", dir.path().join("r.json").display()))
+            .arg(&flow),
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("5 runs, min ") && stderr.contains("median") && stderr.contains("p95"),
@@ -281,19 +275,14 @@ fn repeat_reports_the_timing_distribution() {
 #[test]
 fn flows_run_after_the_flows_that_provide_their_inputs() {
     let dir = tempfile::tempdir().unwrap();
-    let output = dmflow(dir.path())
-        .current_dir(repo())
-        .args([
-            "run",
-            "--mock",
-            "--json",
-            "flows/videos.yaml",
-            "flows/me.yaml",
-            "flows/login.yaml",
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output));
+    let output = common::passes(dmflow(dir.path()).current_dir(repo()).args([
+        "run",
+        "--mock",
+        "--json",
+        "flows/videos.yaml",
+        "flows/me.yaml",
+        "flows/login.yaml",
+    ]));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let names: Vec<&str> = json["flows"]
         .as_array()

@@ -25,19 +25,11 @@ type Params = HashMap<String, String>;
 /// How long a code may wait for its exchange.
 const CODE_TTL: i64 = 600;
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 fn error_page(status: StatusCode, message: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Dailymotion emulator: error</title></head>\
 <body><h1>Authorization error</h1><p>{}</p></body></html>",
-        escape(message)
+        crate::html::escape(message)
     );
     (status, Html(html)).into_response()
 }
@@ -163,9 +155,9 @@ fn consent_page(id: &str, pending: &PendingAuth) -> Response {
 <body><h1>Allow the app?</h1><p>Signed in as <strong>{}</strong> (demo user).</p><p>The app asks for: {}.</p>\
 <form method=\"post\" action=\"/oauth/authorize\"><input type=\"hidden\" name=\"request\" value=\"{}\">\
 <button name=\"decision\" value=\"allow\">Allow</button><button name=\"decision\" value=\"deny\">Deny</button></form></body></html>",
-        escape(demo),
-        escape(&scopes),
-        escape(id)
+        crate::html::escape(demo),
+        crate::html::escape(&scopes),
+        crate::html::escape(id)
     );
     let mut response = Html(html).into_response();
     response.headers_mut().insert(

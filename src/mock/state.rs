@@ -254,6 +254,7 @@ impl Emulator {
                 return Ok(false);
             }
             let text = serde_json::to_vec_pretty(&*persisted).map_err(std::io::Error::other)?;
+            crate::fsutil::remove_stale_temps(path);
             crate::fsutil::write_atomic(path, &text)?;
             Ok(true)
         })();
@@ -378,6 +379,7 @@ fn write_persisted(path: &Path, ours: &mut Persisted) -> std::io::Result<()> {
         ours.merge(&theirs);
     }
     let text = serde_json::to_vec_pretty(ours).map_err(std::io::Error::other)?;
+    crate::fsutil::remove_stale_temps(path);
     crate::fsutil::write_atomic(path, &text)
 }
 

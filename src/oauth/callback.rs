@@ -288,21 +288,13 @@ fn host_is_loopback(headers: &HeaderMap, port: u16) -> bool {
         || (port == 80 && ["127.0.0.1", "localhost", "[::1]"].contains(&host))
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 fn page(status: StatusCode, title: &str, message: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>dmflow: {title}</title>\
 <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}}h1{{font-size:1.4rem}}</style>\
 </head><body><h1>{title}</h1><p>{}</p></body></html>",
-        escape(message),
-        title = escape(title)
+        crate::html::escape(message),
+        title = crate::html::escape(title)
     );
     let mut response = (status, html).into_response();
     let headers = response.headers_mut();
@@ -493,10 +485,5 @@ mod tests {
             Outcome::StateMismatch
         );
         assert_eq!(parse_pasted("  abc \n", "s"), Outcome::Code("abc".into()));
-    }
-
-    #[test]
-    fn escaping() {
-        assert_eq!(escape("<b>\"x\"&'"), "&lt;b&gt;&quot;x&quot;&amp;&#39;");
     }
 }

@@ -317,27 +317,29 @@ pub async fn run_token(
             };
             cx.redactor.add("CODE", &code);
             fields.push(("code".into(), code));
-            let redirect_uri = match optional(&spec.redirect_uri, cx)? {
-                Some(uri) => Some(uri),
-                None => cx
-                    .oauth
-                    .redirect_uri
-                    .clone()
-                    .or_else(|| var_text(cx, "REDIRECT_URI")),
-            };
-            if let Some(uri) = redirect_uri {
-                fields.push(("redirect_uri".into(), uri));
-            }
-            let verifier = match optional(&spec.code_verifier, cx)? {
-                Some(v) => Some(v),
-                None => cx
-                    .oauth
-                    .verifier
-                    .clone()
-                    .or_else(|| var_text(cx, "CODE_VERIFIER")),
-            };
-            if let Some(verifier) = verifier {
-                fields.push(("code_verifier".into(), verifier));
+            let from_authorize = [
+                (
+                    "redirect_uri",
+                    &spec.redirect_uri,
+                    cx.oauth.redirect_uri.clone(),
+                    "REDIRECT_URI",
+                ),
+                (
+                    "code_verifier",
+                    &spec.code_verifier,
+                    cx.oauth.verifier.clone(),
+                    "CODE_VERIFIER",
+                ),
+            ];
+            // The step's own value, else what the authorize step left, else the variable.
+            for (field, own, left, variable) in from_authorize {
+                let value = match optional(own, cx)? {
+                    Some(value) => Some(value),
+                    None => left.or_else(|| var_text(cx, variable)),
+                };
+                if let Some(value) = value {
+                    fields.push((field.into(), value));
+                }
             }
             Grant::AuthorizationCode
         }

@@ -303,23 +303,21 @@ pub async fn run_flow(
     let http = http::Http::new(options.oauth.rewrite.clone());
     oauth_state.fallback_endpoint = options.stored_endpoint.clone();
     let mut stopped = false;
-    {
-        let mut cx = StepContext {
-            flow,
-            templates: &templates,
-            vars: &mut vars,
-            redactor,
-            http: &http,
-            oauth: &mut oauth_state,
-            runtime: &options.oauth,
-            observer,
-            store: options.store.as_ref(),
-        };
-        if let Some(refreshed) = oauth::bearer::refresh_if_expiring(&mut cx).await {
-            observer.step_finished(flow, None, &refreshed);
-            stopped = refreshed.outcome() != Outcome::Passed;
-            result.steps.push(refreshed);
-        }
+    let mut cx = StepContext {
+        flow,
+        templates: &templates,
+        vars: &mut vars,
+        redactor,
+        http: &http,
+        oauth: &mut oauth_state,
+        runtime: &options.oauth,
+        observer,
+        store: options.store.as_ref(),
+    };
+    if let Some(refreshed) = oauth::bearer::refresh_if_expiring(&mut cx).await {
+        observer.step_finished(flow, None, &refreshed);
+        stopped = refreshed.outcome() != Outcome::Passed;
+        result.steps.push(refreshed);
     }
     for step in &flow.steps {
         if stopped {
@@ -327,17 +325,6 @@ pub async fn run_flow(
             continue;
         }
         observer.step_started(flow, step);
-        let mut cx = StepContext {
-            flow,
-            templates: &templates,
-            vars: &mut vars,
-            redactor,
-            http: &http,
-            oauth: &mut oauth_state,
-            runtime: &options.oauth,
-            observer,
-            store: options.store.as_ref(),
-        };
         let step_result = run_step(step, &mut cx).await;
         observer.step_finished(flow, Some(step), &step_result);
         stopped = step_result.outcome() != Outcome::Passed;

@@ -30,6 +30,18 @@ pub fn dmflow(state: &std::path::Path) -> Command {
     cmd
 }
 
+/// Runs a command that must succeed; its output otherwise explains the failure.
+pub fn passes(cmd: &mut Command) -> std::process::Output {
+    let output = cmd.output().expect("the command runs");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 /// insta settings that store snapshots in the top-level `snapshots/` directory.
 pub fn snapshot_settings() -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
