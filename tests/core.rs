@@ -523,3 +523,24 @@ fn outputs_of_each_kind_are_part_of_the_product() {
         common::snapshot_settings().bind(|| insta::assert_snapshot!(name, shown));
     }
 }
+
+#[test]
+fn check_knows_what_oauth_steps_read_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write_flow(
+        dir.path(),
+        "implicit.yaml",
+        "steps:\n  - echo: {}\n  - refresh: { url: 'http://127.0.0.1:9/t', client_id: c }\n  - token: { url: 'http://127.0.0.1:9/t', client_id: c }\n",
+    );
+    let output = dmflow(dir.path()).arg("check").arg(&flow).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for needle in [
+        "reads `ACCESS_TOKEN` (the default of its `token:` field)",
+        "reads `REFRESH_TOKEN`",
+        "reads `CODE`",
+        "3 problems",
+    ] {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+}

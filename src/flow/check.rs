@@ -74,6 +74,21 @@ impl Checker<'_> {
         for node in nodes {
             self.check_node(node, &context);
         }
+        if let Some((name, what)) = implicit_use(&step.action)
+            && !self.known.contains(name)
+        {
+            let help = format!(
+                "declare it under `inputs:` (a sign-in run fills it), set `{what}:` on the step, or pass --var {name}=..."
+            );
+            self.problem(
+                Diagnostic::new(format!(
+                    "{context} reads `{name}` (the default of its `{what}:` field), which is not defined before it"
+                ))
+                .label("this step")
+                .help(help),
+                step.pos,
+            );
+        }
         if let Action::Http(http) = &step.action
             && let Some(timeout) = &http.timeout
             && !Templates::is_template(&timeout.value)
@@ -236,6 +251,23 @@ impl Checker<'_> {
 
     fn problem(&mut self, diag: Diagnostic, pos: Pos) {
         self.problems.push(diag.at(&self.flow.source, pos));
+    }
+}
+
+/// The variable a step reads when a field is left out: `echo` uses the access token, `refresh` the refresh token, the code exchange the callback's code.
+fn implicit_use(action: &Action) -> Option<(&'static str, &'static str)> {
+    match action {
+        Action::Echo(e) if e.token.is_none() => Some(("ACCESS_TOKEN", "token")),
+        Action::Refresh(r) if r.refresh_token.is_none() => Some(("REFRESH_TOKEN", "refresh_token")),
+        Action::Token(t)
+            if t.code.is_none()
+                && t.grant
+                    .as_ref()
+                    .is_none_or(|g| g.value == "authorization_code") =>
+        {
+            Some(("CODE", "code"))
+        }
+        _ => None,
     }
 }
 

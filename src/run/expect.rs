@@ -105,12 +105,7 @@ pub struct Context<'a> {
 type Rendered<T> = Result<T, (TemplateError, Pos)>;
 
 /// Checks every expectation; returns the failures (empty when all hold).
-pub fn check(
-    expect: &Expect,
-    step_pos: Pos,
-    response: &ResponseRecord,
-    cx: &Context,
-) -> Rendered<Vec<Failure>> {
+pub fn check(expect: &Expect, response: &ResponseRecord, cx: &Context) -> Rendered<Vec<Failure>> {
     let mut failures = Vec::new();
     if let Some(status) = &expect.status {
         let rendered = status.render(cx.templates, cx.vars)?;
@@ -183,7 +178,6 @@ pub fn check(
             });
         }
     }
-    let _ = step_pos;
     Ok(failures)
 }
 
@@ -424,7 +418,7 @@ mod tests {
             body.to_string(),
             Default::default(),
         );
-        check(&expect, Pos::new(1, 1, 1), &response, &cx)
+        check(&expect, &response, &cx)
             .unwrap()
             .into_iter()
             .map(|f| format!("{}: {}", f.subject, f.message))

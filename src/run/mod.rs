@@ -430,7 +430,7 @@ async fn run_step(step: &Step, cx: &mut StepContext<'_>) -> StepResult {
             vars: cx.vars,
             redactor: cx.redactor,
         };
-        match expect::check(&step.expect, step.pos, &response, &check_cx) {
+        match expect::check(&step.expect, &response, &check_cx) {
             Ok(failures) => result.failures.extend(failures),
             Err((error, pos)) => result.error = Some(StepError::Template { error, pos }),
         }
