@@ -254,7 +254,8 @@ impl Checker<'_> {
     }
 }
 
-/// The variable a step reads when a field is left out: `echo` uses the access token, `refresh` the refresh token, the code exchange the callback's code.
+/// The variable a step reads when a field is left out: `echo` uses the access token,
+/// `refresh` the refresh token, the code exchange the callback's code.
 fn implicit_use(action: &Action) -> Option<(&'static str, &'static str)> {
     match action {
         Action::Echo(e) if e.token.is_none() => Some(("ACCESS_TOKEN", "token")),
