@@ -299,11 +299,15 @@ struct Pending {
 }
 
 fn start_callback_flow(dir: &Path, port: u16, timeout: &str) -> Pending {
+    start_callback_flow_on(dir, "127.0.0.1", port, timeout)
+}
+
+fn start_callback_flow_on(dir: &Path, host: &str, port: u16, timeout: &str) -> Pending {
     let flow = write_flow(
         dir,
         "cb.yaml",
         &format!(
-            "oauth:\n  authorize_url: http://127.0.0.1:9/auth\n  client_id: test-client\n  redirect_uri: http://127.0.0.1:{port}/callback\nsteps:\n  - authorize: {{}}\n  - callback: {{ timeout: {timeout} }}\noutputs: [CODE]\n"
+            "oauth:\n  authorize_url: http://127.0.0.1:9/auth\n  client_id: test-client\n  redirect_uri: http://{host}:{port}/callback\nsteps:\n  - authorize: {{}}\n  - callback: {{ timeout: {timeout} }}\noutputs: [CODE]\n"
         ),
     );
     let url_file = dir.join("authorize.url");
@@ -627,4 +631,31 @@ fn a_client_secret_kept_on_request_lets_token_refresh_without_the_environment() 
         }
         assert!(!all_output(&token).contains(CLIENT_SECRET));
     }
+}
+
+#[test]
+fn callback_listens_on_ipv6_loopback_too() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI machines have an IPv6 loopback"
+        );
+        eprintln!("SKIPPED: no IPv6 loopback here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("[::1]:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let pending = start_callback_flow_on(dir.path(), "[::1]", port, "20s");
+    let (status, _, _) = http_get(&format!(
+        "http://[::1]:{port}/callback?code=v6-code&state={}",
+        pending.state()
+    ));
+    assert_eq!(status, 200);
+    let (code, json, stderr) = pending.finish();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json["flows"][0]["outputs"]["CODE"], "v6-code");
 }

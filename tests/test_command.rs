@@ -297,3 +297,27 @@ fn flows_run_after_the_flows_that_provide_their_inputs() {
     );
     assert!(String::from_utf8_lossy(&output.stderr).contains("running in this order"));
 }
+
+#[test]
+fn paginate_stops_at_max_pages_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write_flow(
+        dir.path(),
+        "pages.yaml",
+        "name: pages\nsteps:\n  - name: videos\n    http:\n      url: https://api.dailymotion.com/user/x7dmflw/videos\n      query: { fields: id, limit: 20 }\n      paginate: { max_pages: 2 }\n    expect:\n      json:\n        $.page: 2\n        $.has_more: true\n    save:\n      IDS: $.list[*].id\noutputs: [IDS]\n",
+    );
+    let output = common::passes(
+        dmflow(dir.path())
+            .args(["run", "--mock", "--no-store", "--json"])
+            .arg(&flow),
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let ids = json["flows"][0]["outputs"]["IDS"].as_array().unwrap();
+    assert_eq!(ids.len(), 40, "two pages of 20 merged");
+    assert_eq!(ids[39], "x7a00040");
+    assert_eq!(json["flows"][0]["steps"][0]["requests"], 2);
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("stopped after 2 pages (max_pages): more remain")
+    );
+}
