@@ -89,7 +89,7 @@ impl StepError {
             | StepError::Refused { message, .. }
             | StepError::Runtime { message, .. }
             | StepError::Network(message) => message.clone(),
-            StepError::Interrupted => "interrupted".into(),
+            StepError::Interrupted => "interrupted (Ctrl-C): nothing more was sent".into(),
         }
     }
 
