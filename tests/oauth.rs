@@ -655,3 +655,100 @@ fn callback_listens_on_ipv6_loopback_too() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(json["flows"][0]["outputs"]["CODE"], "v6-code");
 }
+
+/// With `--no-browser` on a terminal the user pastes the redirected URL; `script` gives
+/// dmflow the terminal, the test plays the user.
+fn paste_login(tamper_state: bool) -> (i32, String) {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut mock = Command::new(assert_cmd::cargo::cargo_bin("dmflow"))
+        .args(["mock", "--port", "0", "--auto-approve", "--state-file"])
+        .arg(dir.path().join("emu.json"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut base = String::new();
+    BufReader::new(mock.stdout.take().unwrap())
+        .read_line(&mut base)
+        .unwrap();
+    let base = base.trim().to_string();
+    let port = free_port();
+    let command = format!(
+        "{} run {} --no-browser --no-store --var api={base} --var authorize_url={base}/oauth/authorize --var API_KEY={} --var API_SECRET={} --var redirect_uri=http://127.0.0.1:{port}/callback",
+        assert_cmd::cargo::cargo_bin("dmflow").display(),
+        repo().join("flows/login.yaml").display(),
+        dmflow::mock::state::DEMO_CLIENT_ID,
+        dmflow::mock::state::DEMO_CLIENT_SECRET,
+    );
+    let mut child = Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .env("DMFLOW_STATE_DIR", dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let started = Instant::now();
+    let authorize = loop {
+        let mut buf = [0u8; 4096];
+        let n = stdout.read(&mut buf).unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if let Some(at) = seen.find("sign in at: ")
+            && let Some(end) = seen[at..].find(['\r', '\n'])
+        {
+            break seen[at + 12..at + end].to_string();
+        }
+        assert!(
+            n > 0 && started.elapsed() < Duration::from_secs(20),
+            "no authorize URL in: {seen}"
+        );
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let location = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let response = client.get(&authorize).send().await.unwrap();
+        response.headers()["location"].to_str().unwrap().to_string()
+    });
+    let pasted = if tamper_state {
+        location.replace("state=", "state=x")
+    } else {
+        location
+    };
+    child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(format!("{pasted}\n").as_bytes())
+        .unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let _ = mock.kill();
+    let _ = mock.wait();
+    (status.code().unwrap_or(-1), seen + &rest)
+}
+
+#[test]
+fn a_pasted_redirect_url_completes_the_sign_in_and_its_state_is_checked() {
+    let (code, out) = paste_login(false);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("paste the URL the browser was sent to"),
+        "{out}"
+    );
+    assert!(out.contains("✓ token"), "{out}");
+    let (code, out) = paste_login(true);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("state does not match"), "{out}");
+}
