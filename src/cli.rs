@@ -22,7 +22,7 @@ const EXAMPLES: &str = "Examples:
 
 #[derive(Debug, Parser)]
 #[command(name = "dmflow", version, about = ABOUT, long_about = LONG_ABOUT)]
-#[command(after_help = format!("{EXAMPLES}\n\n{}", crate::exit::HELP))]
+#[command(after_help = format!("{EXAMPLES}\n\n{}", dmflow::exit::HELP))]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -31,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run flows in order; one line per step on stderr, results on stdout with --json.
-    #[command(after_help = crate::exit::HELP)]
+    #[command(after_help = dmflow::exit::HELP)]
     Run(RunArgs),
     /// Run flows and compare their redacted transcripts with stored snapshots.
     #[command(
@@ -39,7 +39,7 @@ pub enum Command {
     )]
     Test(TestArgs),
     /// Validate flows without sending anything: YAML, fields, templates and variables.
-    #[command(after_help = crate::exit::HELP)]
+    #[command(after_help = dmflow::exit::HELP)]
     Check(CheckArgs),
     /// Serve the Dailymotion emulator on 127.0.0.1 until Ctrl-C.
     Mock(MockArgs),
@@ -78,7 +78,7 @@ pub struct EnvArgs {
     pub profile: ProfileArgs,
     /// sh (bash, zsh), fish, dotenv, json, or github ($GITHUB_ENV with ::add-mask::).
     #[arg(long, value_enum, default_value = "sh")]
-    pub format: crate::export::Format,
+    pub format: ExportFormat,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -187,7 +187,7 @@ pub struct RunArgs {
     pub json: bool,
     /// After the run, print the outputs as environment variables in this format.
     #[arg(long, value_enum, value_name = "FORMAT")]
-    pub export: Option<crate::export::Format>,
+    pub export: Option<ExportFormat>,
     /// Write the --export text to this file instead of stdout (default format: dotenv).
     #[arg(long, value_name = "PATH")]
     pub export_file: Option<PathBuf>,
@@ -245,4 +245,31 @@ pub struct MockArgs {
     /// Keep the emulator's state (apps, tokens) in this file across restarts.
     #[arg(long, value_name = "FILE")]
     pub state_file: Option<PathBuf>,
+}
+
+/// The formats of `--export` and `dmflow env`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// `export NAME='value'` lines for sh, bash and zsh (`eval "$(dmflow env)"`).
+    Sh,
+    /// `set -gx NAME 'value';` lines for fish.
+    Fish,
+    /// `NAME='value'` lines for dotenv files.
+    Dotenv,
+    /// One JSON object.
+    Json,
+    /// Appended to `$GITHUB_ENV`, with `::add-mask::` lines on stdout.
+    Github,
+}
+
+impl From<ExportFormat> for dmflow::export::Format {
+    fn from(format: ExportFormat) -> Self {
+        match format {
+            ExportFormat::Sh => dmflow::export::Format::Sh,
+            ExportFormat::Fish => dmflow::export::Format::Fish,
+            ExportFormat::Dotenv => dmflow::export::Format::Dotenv,
+            ExportFormat::Json => dmflow::export::Format::Json,
+            ExportFormat::Github => dmflow::export::Format::Github,
+        }
+    }
 }

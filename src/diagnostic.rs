@@ -1,9 +1,12 @@
 //! One place that turns any problem in a flow file into what the user reads: the message,
-//! `file:line:col`, the source line with a caret under the culprit, and a hint.
+//! `file:line:col`, the source line with a caret under the culprit, and a hint, in the style of
+//! rustc (through annotate-snippets, the renderer rustc itself uses).
 //!
 //! Layers report [`Diagnostic`]s (a message, an optional position in a [`Source`], a label and
-//! a help line); [`render`] draws them once, at the edge, through miette.
+//! a help line); [`render`] draws them once, at the edge.
 
+use annotate_snippets::renderer::DecorStyle;
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -23,42 +26,92 @@ impl Source {
     }
 
     /// Byte offset of a 1-based line and 1-based character column, clamped to the text.
-    pub fn offset(&self, line: usize, col: usize) -> usize {
-        let mut offset = 0;
-        for (index, text_line) in self.text.split_inclusive('\n').enumerate() {
-            if index + 1 == line {
-                let within: usize = text_line
-                    .char_indices()
-                    .nth(col.saturating_sub(1))
-                    .map(|(i, _)| i)
-                    .unwrap_or(text_line.trim_end_matches('\n').len());
-                return offset + within;
-            }
-            offset += text_line.len();
+    pub fn offset(&self, line: u32, col: u32) -> usize {
+        let Some(start) = self.line_start(line) else {
+            return self.text.len();
+        };
+        let rest = &self.text[start..];
+        let line_text = rest.split('\n').next().unwrap_or("");
+        let within = line_text
+            .char_indices()
+            .nth(col.saturating_sub(1) as usize)
+            .map(|(i, _)| i)
+            .unwrap_or(line_text.len());
+        start + within
+    }
+
+    /// Byte offset where a 1-based line starts.
+    fn line_start(&self, line: u32) -> Option<usize> {
+        if line <= 1 {
+            return Some(0);
         }
-        self.text.len()
+        let mut seen = 1;
+        for (i, b) in self.text.bytes().enumerate() {
+            if b == b'\n' {
+                seen += 1;
+                if seen == line {
+                    return Some(i + 1);
+                }
+            }
+        }
+        None
+    }
+
+    /// The position of a byte offset (1-based line and character column).
+    pub fn pos_at(&self, offset: usize, len: usize) -> Pos {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &self.text[..offset];
+        let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
+        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let col = self.text[line_start..offset].chars().count() + 1;
+        Pos::new(line as u32, col as u32, len as u32)
+    }
+
+    /// Narrows a position to the first occurrence of `needle` at or after it (within a few
+    /// lines), so a caret can sit under a variable inside a longer template.
+    pub fn find_from(&self, pos: Pos, needle: &str) -> Pos {
+        let start = self.offset(pos.line, pos.col);
+        let mut end = (start + 4096).min(self.text.len());
+        while !self.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        match self.text.get(start..end).and_then(|w| w.find(needle)) {
+            Some(found) => self.pos_at(start + found, needle.chars().count()),
+            None => pos,
+        }
     }
 }
 
-/// A position in a source: 1-based line and column, and a length in characters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A position in a source: 1-based line and column, and a length in characters. Line 0 means
+/// "unknown".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct Pos {
-    pub line: usize,
-    pub col: usize,
-    pub len: usize,
+    pub line: u32,
+    pub col: u32,
+    pub len: u32,
 }
 
 impl Pos {
-    pub fn new(line: usize, col: usize, len: usize) -> Pos {
+    pub const UNKNOWN: Pos = Pos {
+        line: 0,
+        col: 0,
+        len: 0,
+    };
+
+    pub fn new(line: u32, col: u32, len: u32) -> Pos {
         Pos { line, col, len }
     }
 
-    pub fn from_location(loc: &serde_saphyr::Location) -> Pos {
-        Pos {
-            line: loc.line() as usize,
-            col: loc.column() as usize,
-            len: (loc.span().len() as usize).max(1),
-        }
+    pub fn is_known(&self) -> bool {
+        self.line > 0
+    }
+
+    /// This position, or `other` when this one is unknown.
+    pub fn or(self, other: Pos) -> Pos {
+        if self.is_known() { self } else { other }
     }
 }
 
@@ -83,9 +136,10 @@ impl Diagnostic {
         }
     }
 
+    /// Places the diagnostic at `pos` in `source` (an unknown position keeps just the file).
     pub fn at(mut self, source: &Arc<Source>, pos: Pos) -> Diagnostic {
         self.source = Some(source.clone());
-        self.pos = Some(pos);
+        self.pos = pos.is_known().then_some(pos);
         self
     }
 
@@ -131,82 +185,101 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// The miette view of a [`Diagnostic`].
-struct Report<'a> {
-    diag: &'a Diagnostic,
-    named: Option<miette::NamedSource<String>>,
+/// The lines quoted around a position: the text, the 1-based number of its first line, and the
+/// byte range of the culprit within the text. Tabs and control characters become one visible
+/// character each, so the caret stays where it belongs; the renderer cuts long lines around
+/// the caret.
+fn excerpt(src: &Source, pos: Pos) -> (String, usize, std::ops::Range<usize>) {
+    let first = pos.line.saturating_sub(1).max(1);
+    let mut text = String::new();
+    let mut span = 0..0;
+    for line in first..=pos.line + 1 {
+        let Some(start) = src.line_start(line) else {
+            break;
+        };
+        if start >= src.text.len() && line > pos.line {
+            break;
+        }
+        let raw = src.text[start..].split('\n').next().unwrap_or("");
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        let chars: Vec<char> = raw
+            .chars()
+            .map(|c| match c {
+                '\t' => ' ',
+                c if c.is_control() || c == '\u{feff}' => '\u{fffd}',
+                c => c,
+            })
+            .collect();
+        if line == pos.line {
+            let col = (pos.col.max(1) as usize - 1).min(chars.len());
+            let culprit = (pos.len.max(1) as usize).min(chars.len() - col);
+            let lead: usize = chars[..col].iter().map(|c| c.len_utf8()).sum();
+            let width: usize = chars[col..col + culprit].iter().map(|c| c.len_utf8()).sum();
+            span = text.len() + lead..text.len() + lead + width;
+        }
+        text.extend(chars);
+        text.push('\n');
+    }
+    (text, first as usize, span)
 }
 
-impl fmt::Debug for Report<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.diag.message)
-    }
-}
-
-impl fmt::Display for Report<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.diag.message)
-    }
-}
-
-impl std::error::Error for Report<'_> {}
-
-impl miette::Diagnostic for Report<'_> {
-    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.diag
-            .help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
-    }
-
-    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.named.as_ref().map(|n| n as &dyn miette::SourceCode)
-    }
-
-    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        let (src, pos) = (self.diag.source.as_ref()?, self.diag.pos?);
-        let start = src.offset(pos.line, pos.col);
-        let end = src.offset(pos.line, pos.col + pos.len).max(start + 1);
-        let end = end.min(src.text.len());
-        let len = end.saturating_sub(start);
-        let label = self.diag.label.clone();
-        Some(Box::new(std::iter::once(miette::LabeledSpan::new(
-            label, start, len,
-        ))))
-    }
-}
-
-/// Renders a diagnostic for a terminal: colour only when asked, ASCII carets otherwise.
+/// Renders a diagnostic for a terminal: colour only when asked.
 pub fn render(diag: &Diagnostic, color: bool) -> String {
-    let named = match (&diag.source, diag.pos) {
-        (Some(src), Some(_)) => {
-            Some(miette::NamedSource::new(src.name.clone(), src.text.clone()).with_language("yaml"))
-        }
-        _ => None,
-    };
-    let report = Report { diag, named };
-    let theme = if color {
-        miette::GraphicalTheme::unicode()
+    let renderer = if color {
+        Renderer::styled()
     } else {
-        miette::GraphicalTheme {
-            characters: miette::ThemeCharacters::ascii(),
-            styles: miette::ThemeStyles::none(),
+        Renderer::plain()
+    }
+    .decor_style(DecorStyle::Ascii);
+    let title = clean(&diag.message);
+    let mut group = Group::with_title(Level::ERROR.primary_title(title.as_str()));
+    let (text, first, span);
+    let path;
+    if let (Some(src), Some(pos)) = (&diag.source, diag.pos) {
+        (text, first, span) = excerpt(src, pos);
+        path = src.name.clone();
+        let mut annotation = AnnotationKind::Primary.span(span.clone());
+        if let Some(label) = &diag.label {
+            annotation = annotation.label(label.as_str());
         }
-    };
-    let handler = miette::GraphicalReportHandler::new_themed(theme)
-        .with_context_lines(1)
-        .with_width(200)
-        .with_wrap_lines(false);
-    let mut out = String::new();
-    if handler.render_report(&mut out, &report).is_err() {
-        out = format!("error: {diag}\n");
+        group = group.element(
+            Snippet::source(text.as_str())
+                .line_start(first)
+                .path(path.as_str())
+                .fold(false)
+                .annotation(annotation),
+        );
+    } else if let Some(src) = &diag.source {
+        path = src.name.clone();
+        group = group.element(annotate_snippets::Origin::path(path.as_str()));
     }
-    if diag.pos.is_none()
-        && let Some(loc) = diag.location()
-    {
-        out = format!("{}  in {loc}\n", out.trim_end_matches('\n')) + "\n";
+    let help = diag.help.as_deref().map(clean);
+    if let Some(help) = &help {
+        group = group.element(Level::HELP.message(help.as_str()));
     }
+    let mut out = renderer.render(&[group]);
+    out.push('\n');
     out
+}
+
+/// Text shown on a terminal: control characters (escape sequences from a server's body, say)
+/// become visible escapes instead of acting on the terminal.
+pub fn clean(text: &str) -> String {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Closest candidate to `name` by edit distance, if it is close enough to be a likely typo.
@@ -214,43 +287,13 @@ pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    let lower = name.to_lowercase();
     candidates
         .into_iter()
-        .map(|c| {
-            (
-                strsim::jaro_winkler(&name.to_lowercase(), &c.to_lowercase()),
-                c,
-            )
-        })
+        .map(|c| (strsim::jaro_winkler(&lower, &c.to_lowercase()), c))
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
-}
-
-impl Source {
-    /// The position of a byte offset (1-based line and character column).
-    pub fn pos_at(&self, offset: usize, len: usize) -> Pos {
-        let offset = offset.min(self.text.len());
-        let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-        let col = self.text[line_start..offset].chars().count() + 1;
-        Pos::new(line, col, len)
-    }
-
-    /// Narrows a position to the first occurrence of `needle` at or after it (within a few
-    /// lines), so a caret can sit under a variable inside a longer template.
-    pub fn find_from(&self, pos: Pos, needle: &str) -> Pos {
-        let start = self.offset(pos.line, pos.col);
-        let window_end = (start + 4096).min(self.text.len());
-        let Some(window) = self.text.get(start..window_end) else {
-            return pos;
-        };
-        match window.find(needle) {
-            Some(found) => self.pos_at(start + found, needle.chars().count()),
-            None => pos,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -264,6 +307,7 @@ mod tests {
         assert_eq!(src.offset(2, 1), 3);
         assert_eq!(src.offset(2, 2), 5);
         assert_eq!(src.offset(9, 1), src.text.len());
+        assert_eq!(src.pos_at(5, 1), Pos::new(2, 2, 1));
     }
 
     #[test]
@@ -274,10 +318,33 @@ mod tests {
             .label("not a step field")
             .help("did you mean `name`?");
         let out = render(&d, false);
-        assert!(out.contains("flows/a.yaml:3:5"), "{out}");
-        assert!(out.contains("^"), "{out}");
+        assert!(out.contains("error: unknown field `nme`"), "{out}");
+        assert!(out.contains("--> flows/a.yaml:3:5"), "{out}");
+        assert!(out.contains("^^^ not a step field"), "{out}");
         assert!(!out.contains('\x1b'), "no colour when not asked: {out}");
-        assert!(out.contains("did you mean `name`?"), "{out}");
+        assert!(out.contains("help: did you mean `name`?"), "{out}");
+    }
+
+    #[test]
+    fn huge_lines_and_columns_render_a_window() {
+        let line = format!("key: {}", "x".repeat(1_000_000));
+        let src = Source::new("big.yaml", format!("a: 1\n{line}\nb: 2\n"));
+        let d = Diagnostic::new("too long").at(&src, Pos::new(2, 900_000, 5));
+        let out = render(&d, false);
+        assert!(out.contains("big.yaml:2:900000"), "{out}");
+        assert!(out.contains("^^^^^"), "{out}");
+        assert!(
+            out.len() < 2000,
+            "a window, not the line: {} bytes",
+            out.len()
+        );
+    }
+
+    #[test]
+    fn control_characters_are_made_visible() {
+        assert_eq!(clean("a\x1b[2Jb"), "a\\u{1b}[2Jb");
+        let d = Diagnostic::new("got \x1b]0;owned\x07");
+        assert!(!render(&d, false).contains('\x1b'));
     }
 
     #[test]

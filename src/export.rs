@@ -4,7 +4,8 @@
 use indexmap::IndexMap;
 use serde_json::Value;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// An export format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Sh,
     Fish,
@@ -85,44 +86,44 @@ pub fn github_masks(values: &IndexMap<String, Value>) -> String {
         .collect()
 }
 
-/// Writes the outputs where `format` says: stdout, or `$GITHUB_ENV` (and masks on stdout).
+/// Writes the outputs where `format` says: `out` (stdout for the command line), a file, or
+/// `$GITHUB_ENV` (with the masks on `out`).
 pub fn emit(
     values: &IndexMap<String, Value>,
     format: Format,
     file: Option<&std::path::Path>,
-) -> Result<(), String> {
+    out: &mut dyn std::io::Write,
+) -> Result<(), crate::Error> {
     use std::io::Write;
     let text = render(values, format);
+    let written = |e: std::io::Error| crate::Error::file("write", "the export", e);
     if format == Format::Github {
         let path = match file {
             Some(p) => p.to_path_buf(),
             None => std::env::var_os("GITHUB_ENV")
                 .map(std::path::PathBuf::from)
-                .ok_or("the github format appends to $GITHUB_ENV, which is not set (are we in GitHub Actions?); use --export-file PATH elsewhere")?,
+                .ok_or_else(|| crate::Error::Export("the github format appends to $GITHUB_ENV, which is not set (are we in GitHub Actions?); use --export-file PATH elsewhere".into()))?,
         };
-        print!("{}", github_masks(values));
+        out.write_all(github_masks(values).as_bytes())
+            .map_err(written)?;
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            .map_err(|e| crate::Error::file("open", &path, e))?;
         return f
             .write_all(text.as_bytes())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()));
+            .map_err(|e| crate::Error::file("write", &path, e));
     }
     match file {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                std::fs::create_dir_all(dir).map_err(|e| crate::Error::file("create", dir, e))?;
             }
             crate::fsutil::write_atomic(path, text.as_bytes())
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))
+                .map_err(|e| crate::Error::file("write", path, e))
         }
-        None => {
-            print!("{text}");
-            Ok(())
-        }
+        None => out.write_all(text.as_bytes()).map_err(written),
     }
 }
 

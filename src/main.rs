@@ -1,8 +1,13 @@
-//! The `dmflow` binary: parse the command line, run, exit with the code the run chose.
+//! The `dmflow` binary: parse the command line, run the command, exit with the code its
+//! outcome maps to.
+
+mod cli;
+mod cmd;
 
 use clap::Parser;
 
-fn main() {
-    let cli = dmflow::cli::Cli::parse();
-    std::process::exit(dmflow::app::main(cli));
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let category = cmd::main(cli);
+    std::process::ExitCode::from(category.exit_code() as u8)
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-pub fn state_dir(explicit: Option<&PathBuf>) -> Result<PathBuf, String> {
+pub fn state_dir(explicit: Option<&PathBuf>) -> Result<PathBuf, crate::Error> {
     if let Some(dir) = explicit {
         return Ok(dir.clone());
     }
@@ -11,9 +11,8 @@ pub fn state_dir(explicit: Option<&PathBuf>) -> Result<PathBuf, String> {
         return Ok(PathBuf::from(dir));
     }
     use etcetera::BaseStrategy;
-    let base = etcetera::choose_base_strategy().map_err(|e| {
-        format!("cannot find a home directory for dmflow's state ({e}); set DMFLOW_STATE_DIR")
-    })?;
+    let base =
+        etcetera::choose_base_strategy().map_err(|e| crate::Error::StateDir(e.to_string()))?;
     Ok(base
         .state_dir()
         .unwrap_or_else(|| base.data_dir())

@@ -35,23 +35,19 @@ pub fn compare(
     transcript: &str,
     update: bool,
     ci: bool,
-) -> Result<Outcome, String> {
+    color: bool,
+) -> Result<Outcome, crate::Error> {
     let path = path_for(dir, flow);
     let wanted = format!("{HEADER}# flow file: {}\n{transcript}", flow.source.name);
-    let write = |path: &Path| -> Result<(), String> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        std::fs::write(path, &wanted).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    let write = |path: &Path| -> Result<(), crate::Error> {
+        std::fs::create_dir_all(dir).map_err(|e| crate::Error::file("create", dir, e))?;
+        std::fs::write(path, &wanted).map_err(|e| crate::Error::file("write", path, e))
     };
     match std::fs::read_to_string(&path) {
         Ok(stored) if body(&stored) == transcript => Ok(Outcome::Matched),
         Ok(_) if update => write(&path).map(|()| Outcome::Written(path)),
         Ok(stored) => Ok(Outcome::Differs {
-            diff: diff(
-                body(&stored),
-                transcript,
-                crate::report::terminal::stderr_color(),
-            ),
+            diff: diff(body(&stored), transcript, color),
             path,
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -61,7 +57,7 @@ pub fn compare(
                 write(&path).map(|()| Outcome::Written(path))
             }
         }
-        Err(e) => Err(format!("cannot read the snapshot {}: {e}", path.display())),
+        Err(e) => Err(crate::Error::file("read the snapshot", path, e)),
     }
 }
 

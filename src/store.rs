@@ -6,6 +6,7 @@
 //! values. A file that cannot be read is an error naming it; it is never replaced silently.
 
 use crate::fsutil::{FileLock, private_dir, write_atomic};
+use crate::tokens::names::{EXPIRES_AT, EXPIRES_IN};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -25,6 +26,9 @@ pub struct TokenEndpoint {
     /// Only when the user asked (`--store-client-secret`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub client_secret: Option<String>,
+    /// The command that signed in, for "sign in again" hints.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sign_in: Option<String>,
 }
 
 /// The content of one profile's file.
@@ -50,7 +54,7 @@ impl ProfileData {
     }
 
     pub fn expires_at(&self) -> Option<i64> {
-        self.values.get("EXPIRES_AT").and_then(|v| match v {
+        self.values.get(EXPIRES_AT).and_then(|v| match v {
             Value::Number(n) => n.as_i64(),
             Value::String(s) => s.parse().ok(),
             _ => None,
@@ -58,7 +62,7 @@ impl ProfileData {
     }
 
     pub fn lifetime(&self) -> Option<i64> {
-        self.values.get("EXPIRES_IN").and_then(|v| match v {
+        self.values.get(EXPIRES_IN).and_then(|v| match v {
             Value::Number(n) => n.as_i64(),
             Value::String(s) => s.parse().ok(),
             _ => None,
@@ -84,12 +88,19 @@ pub struct ProfileStore {
 }
 
 /// Why the store could not be used.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct StoreError(pub String);
 
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+/// Runs file work on tokio's blocking threads (or right here outside a runtime).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(_) => tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| StoreError(format!("the token store's worker failed: {e}")))?,
+        Err(_) => work(),
     }
 }
 
@@ -185,6 +196,33 @@ impl ProfileStore {
         Ok(data)
     }
 
+    /// [`ProfileStore::lock`] off the async runtime's threads.
+    pub async fn lock_async(&self) -> Result<FileLock, StoreError> {
+        let store = self.clone();
+        blocking(move || store.lock()).await
+    }
+
+    /// [`ProfileStore::read`] off the async runtime's threads.
+    pub async fn read_async(&self) -> Result<ProfileData, StoreError> {
+        let store = self.clone();
+        blocking(move || store.read()).await
+    }
+
+    /// [`ProfileStore::write_locked`] off the async runtime's threads.
+    pub async fn write_locked_async(&self, data: ProfileData) -> Result<(), StoreError> {
+        let store = self.clone();
+        blocking(move || store.write_locked(&data)).await
+    }
+
+    /// [`ProfileStore::update`] off the async runtime's threads.
+    pub async fn update_async(
+        &self,
+        change: impl FnOnce(&mut ProfileData) + Send + 'static,
+    ) -> Result<ProfileData, StoreError> {
+        let store = self.clone();
+        blocking(move || store.update(change)).await
+    }
+
     /// Deletes the profile's file.
     pub fn delete(&self) -> Result<bool, StoreError> {
         let _lock = self.lock()?;
@@ -196,38 +234,6 @@ impl ProfileStore {
                 self.path.display()
             ))),
         }
-    }
-}
-
-/// How the values being merged were obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// A sign-in (token grant).
-    Grant,
-    Refresh,
-    /// Other outputs (a user id...).
-    Other,
-}
-
-/// Merges outputs into a profile, dropping stale token fields a new access token did not come
-/// with (an old `EXPIRES_AT` must not outlive its token). Keeps the refresh token when none
-/// came back.
-pub fn merge_tokens(data: &mut ProfileData, tokens: &IndexMap<String, Value>, origin: Origin) {
-    let now = jiff::Timestamp::now().as_second();
-    if tokens.contains_key("ACCESS_TOKEN") {
-        for stale in ["EXPIRES_AT", "EXPIRES_IN"] {
-            if !tokens.contains_key(stale) {
-                data.values.shift_remove(stale);
-            }
-        }
-    }
-    for (name, value) in tokens {
-        data.values.insert(name.clone(), value.clone());
-    }
-    match origin {
-        Origin::Grant => data.obtained_at = Some(now),
-        Origin::Refresh => data.refreshed_at = Some(now),
-        Origin::Other => {}
     }
 }
 
@@ -292,18 +298,5 @@ mod tests {
         data.values.insert("EXPIRES_AT".into(), json!(1100));
         assert!(!data.needs_refresh(1000));
         assert!(data.needs_refresh(1041));
-    }
-
-    #[test]
-    fn merging_keeps_the_refresh_token_and_drops_stale_expiry() {
-        let mut data = ProfileData::default();
-        data.values.insert("REFRESH_TOKEN".into(), json!("r1"));
-        data.values.insert("EXPIRES_AT".into(), json!(5));
-        let mut tokens = IndexMap::new();
-        tokens.insert("ACCESS_TOKEN".to_string(), json!("a2"));
-        merge_tokens(&mut data, &tokens, Origin::Refresh);
-        assert_eq!(data.text("REFRESH_TOKEN").as_deref(), Some("r1"));
-        assert!(data.expires_at().is_none());
-        assert!(data.refreshed_at.is_some());
     }
 }

@@ -1,66 +1,55 @@
 //! The template language: minijinja with `<< expr >>`, `<% block %>` and `<# comment #>`.
 //!
-//! Templates live in the string leaves of a flow and are rendered after parsing, so YAML
-//! errors always point into the file the user wrote. Undefined variables are errors (strict
-//! undefined); we look them up ourselves before rendering so the error names the variable.
-//! A leaf that is exactly one `<< expr >>` keeps the expression's JSON type: `<< 2 + 3 >>`
-//! gives the number 5, `<< user >>` gives the whole captured object.
+//! Every string leaf of a flow is compiled once, when the flow is loaded, into a [`Template`]:
+//! plain text stays text, a leaf that is exactly one `<< expr >>` becomes an expression that
+//! keeps its JSON type (`<< 2 + 3 >>` is the number 5), anything else a minijinja template. The
+//! compile step also knows which variables a template reads and refuses functions, filters and
+//! tests the environment does not have, so a typo is a load error, not a failure in step 7.
+//!
+//! Rendering reads variables from a [`Vars`] map handed to minijinja as an object: only the
+//! variables a template touches are converted, once each.
 
+use crate::memo::Memo;
 use crate::secret::{Redactor, is_secret_name};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use indexmap::IndexMap;
+use minijinja::machinery::{CompiledTemplate, Instruction, TemplateConfig};
 use minijinja::syntax::SyntaxConfig;
-use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
+use minijinja::value::{Object, Serde};
+use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, OnceLock};
 
-/// The names of the functions dmflow adds; they are not variables.
+/// The names of the functions dmflow adds.
 pub const FUNCTIONS: &[&str] = &["env", "uuid", "now"];
+/// The filters dmflow adds (besides minijinja's built-ins).
+pub const FILTERS: &[&str] = &["b64encode", "b64url", "b64decode"];
 
-/// Variables visible to a template: name → JSON value.
-pub type Vars = IndexMap<String, serde_json::Value>;
-
-/// What went wrong rendering one template.
-#[derive(Debug, Clone, PartialEq)]
+/// What went wrong compiling or rendering one template.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TemplateError {
     /// A variable the template uses is not defined.
+    #[error("undefined variable `{name}`")]
     Undefined { name: String },
+    /// A function, filter or test the environment does not have.
+    #[error("unknown {what} `{name}`")]
+    Unknown {
+        what: &'static str,
+        name: String,
+        suggestion: Option<String>,
+    },
     /// The template itself is malformed, or an expression failed (`line` is 1-based within the
     /// template text).
+    #[error("{message}")]
     Invalid {
         message: String,
         line: Option<usize>,
     },
 }
 
-impl std::fmt::Display for TemplateError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TemplateError::Undefined { name } => write!(f, "undefined variable `{name}`"),
-            TemplateError::Invalid { message, .. } => f.write_str(message),
-        }
-    }
-}
-
-/// Where `env()` looks: the process environment first, then the `--env-file` entries.
-#[derive(Debug, Default, Clone)]
-pub struct EnvLookup {
-    pub env_file: Arc<IndexMap<String, String>>,
-}
-
-impl EnvLookup {
-    pub fn get(&self, name: &str) -> Option<String> {
-        std::env::var(name)
-            .ok()
-            .or_else(|| self.env_file.get(name).cloned())
-    }
-}
-
-/// The configured minijinja environment of one run.
-pub struct Templates {
-    env: Environment<'static>,
-}
+/// The hidden key under which the root context offers the run's environment to `env()`.
+const ENV_KEY: &str = "$dmflow-env";
 
 fn syntax() -> SyntaxConfig {
     SyntaxConfig::builder()
@@ -72,138 +61,496 @@ fn syntax() -> SyntaxConfig {
         .expect("dmflow's delimiters are valid")
 }
 
-impl Templates {
-    pub fn new(lookup: EnvLookup, redactor: Redactor) -> Templates {
-        let mut env = Environment::new();
-        env.set_syntax(syntax());
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_debug(true);
-        env.add_function(
-            "env",
-            move |name: String, default: Option<String>| -> Result<String, Error> {
-                match lookup.get(&name).or(default) {
-                    Some(value) => {
-                        if is_secret_name(&name) {
-                            redactor.add(&name, &value);
-                        }
-                        Ok(value)
-                    }
-                    None => Err(Error::new(
-                        ErrorKind::InvalidOperation,
-                        format!(
-                            "environment variable `{name}` is not set (set it, put it in an --env-file, or give env() a default: env(\"{name}\", \"...\"))"
-                        ),
-                    )),
-                }
+/// The one minijinja environment of the process: syntax, functions and filters. What differs
+/// between runs (the environment variables `env()` reads) travels in the render context.
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_syntax(syntax());
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_debug(false);
+    env.add_function("env", env_function);
+    env.add_function("uuid", || uuid::Uuid::new_v4().to_string());
+    env.add_function("now", |format: Option<String>| -> Result<Value, Error> {
+        let now = jiff::Timestamp::now();
+        match format.as_deref() {
+            None | Some("iso") => Ok(Value::from(now.to_string())),
+            Some("unix") => Ok(Value::from(now.as_second())),
+            Some("unix_ms") => Ok(Value::from(now.as_millisecond())),
+            Some(other) => Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("now() takes \"iso\", \"unix\" or \"unix_ms\", not \"{other}\""),
+            )),
+        }
+    });
+    env.add_filter("b64encode", |s: String| STANDARD.encode(s));
+    env.add_filter("b64url", |s: String| URL_SAFE_NO_PAD.encode(s));
+    env.add_filter("b64decode", |s: String| -> Result<String, Error> {
+        let bytes = STANDARD
+            .decode(s.trim())
+            .or_else(|_| URL_SAFE_NO_PAD.decode(s.trim().trim_end_matches('=')))
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("b64decode: {e}")))?;
+        String::from_utf8(bytes)
+            .map_err(|_| Error::new(ErrorKind::InvalidOperation, "b64decode: not UTF-8 text"))
+    });
+    env
+});
+
+/// The names the environment offers as globals (functions such as `range`, `dict`, `env`).
+fn globals() -> &'static BTreeSet<String> {
+    static GLOBALS: OnceLock<BTreeSet<String>> = OnceLock::new();
+    GLOBALS.get_or_init(|| ENV.globals().map(|(name, _)| name.to_string()).collect())
+}
+
+/// Whether the environment has a filter (`test == false`) or a test of this name, found by
+/// asking it once per name.
+fn known(name: &str, test: bool) -> bool {
+    static FILTERS: Memo<bool> = Memo::new();
+    static TESTS: Memo<bool> = Memo::new();
+    let (memo, probe, unknown) = if test {
+        (
+            &TESTS,
+            format!("<% if none is {name} %><% endif %>"),
+            ErrorKind::UnknownTest,
+        )
+    } else {
+        (
+            &FILTERS,
+            format!("<< none | {name} >>"),
+            ErrorKind::UnknownFilter,
+        )
+    };
+    memo.get_or(name, || match ENV.render_str(&probe, ()) {
+        Err(e) => e.kind() != unknown,
+        Ok(_) => true,
+    })
+}
+
+/// How `env()` finds a variable.
+type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Where `env()` looks, and where it registers the secrets it hands out.
+pub struct EnvAccess {
+    lookup: Lookup,
+    redactor: Redactor,
+}
+
+impl std::fmt::Debug for EnvAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnvAccess")
+    }
+}
+
+impl EnvAccess {
+    pub fn new(
+        lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+        redactor: Redactor,
+    ) -> Arc<EnvAccess> {
+        Arc::new(EnvAccess {
+            lookup: Box::new(lookup),
+            redactor,
+        })
+    }
+
+    /// An environment where `env()` finds nothing (it then needs its default).
+    pub fn empty() -> Arc<EnvAccess> {
+        EnvAccess::new(|_| None, Redactor::new(false))
+    }
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+    }
+}
+
+impl Object for EnvAccess {}
+
+fn env_function(state: &State, name: String, default: Option<String>) -> Result<String, Error> {
+    let access = state.lookup(ENV_KEY);
+    let access = access
+        .as_ref()
+        .and_then(|v| v.downcast_object_ref::<EnvAccess>());
+    let found = access.and_then(|a| a.get(&name));
+    match found.or(default) {
+        Some(value) => {
+            if is_secret_name(&name)
+                && let Some(access) = access
+            {
+                access.redactor.add(&name, &value);
+            }
+            Ok(value)
+        }
+        None => Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "environment variable `{name}` is not set (set it, put it in an --env-file, or give env() a default: env(\"{name}\", \"...\"))"
+            ),
+        )),
+    }
+}
+
+/// One variable: its JSON value and, once a template has read it, the template engine's view.
+#[derive(Debug, Clone)]
+struct Var {
+    json: serde_json::Value,
+    seen: OnceLock<Value>,
+}
+
+/// Variables visible to templates: name → JSON value, in the order they were set.
+#[derive(Debug, Clone, Default)]
+pub struct Vars {
+    map: IndexMap<String, Var>,
+}
+
+impl Vars {
+    pub fn new() -> Vars {
+        Vars::default()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&serde_json::Value> {
+        self.map.get(name).map(|v| &v.json)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+
+    pub fn insert(&mut self, name: impl Into<String>, value: serde_json::Value) {
+        self.map.insert(
+            name.into(),
+            Var {
+                json: value,
+                seen: OnceLock::new(),
             },
         );
-        env.add_function("uuid", || uuid::Uuid::new_v4().to_string());
-        env.add_function("now", |format: Option<String>| -> Result<Value, Error> {
-            let now = jiff::Timestamp::now();
-            match format.as_deref() {
-                None | Some("iso") => Ok(Value::from(now.to_string())),
-                Some("unix") => Ok(Value::from(now.as_second())),
-                Some("unix_ms") => Ok(Value::from(now.as_millisecond())),
-                Some(other) => Err(Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!("now() takes \"iso\", \"unix\" or \"unix_ms\", not \"{other}\""),
-                )),
-            }
-        });
-        env.add_filter("b64encode", |s: String| STANDARD.encode(s));
-        env.add_filter("b64url", |s: String| URL_SAFE_NO_PAD.encode(s));
-        env.add_filter("b64decode", |s: String| -> Result<String, Error> {
-            let bytes = STANDARD
-                .decode(s.trim())
-                .or_else(|_| URL_SAFE_NO_PAD.decode(s.trim().trim_end_matches('=')))
-                .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("b64decode: {e}")))?;
-            String::from_utf8(bytes)
-                .map_err(|_| Error::new(ErrorKind::InvalidOperation, "b64decode: not UTF-8 text"))
-        });
-        Templates { env }
     }
 
-    /// Whether `text` contains template syntax at all (plain strings skip the engine).
-    pub fn is_template(text: &str) -> bool {
-        text.contains("<<") || text.contains("<%") || text.contains("<#")
+    pub fn remove(&mut self, name: &str) -> Option<serde_json::Value> {
+        self.map.shift_remove(name).map(|v| v.json)
     }
 
-    /// The free variables `text` uses, minus dmflow's functions. Errors on bad syntax.
-    pub fn variables(&self, text: &str) -> Result<BTreeSet<String>, TemplateError> {
-        if !Self::is_template(text) {
-            return Ok(BTreeSet::new());
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &serde_json::Value)> {
+        self.map.iter().map(|(k, v)| (k.as_str(), &v.json))
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.map.keys().map(String::as_str)
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    fn value(&self, name: &str) -> Option<Value> {
+        let var = self.map.get(name)?;
+        Some(
+            var.seen
+                .get_or_init(|| Value::from(Serde(&var.json)))
+                .clone(),
+        )
+    }
+}
+
+/// What a render sees: the variables and the environment for `env()`. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub vars: Arc<Vars>,
+    pub env: Arc<EnvAccess>,
+}
+
+impl Context {
+    pub fn new(vars: Vars, env: Arc<EnvAccess>) -> Context {
+        Context {
+            vars: Arc::new(vars),
+            env,
         }
-        let template = self.env.template_from_str(text).map_err(invalid)?;
-        Ok(template
-            .undeclared_variables(false)
-            .into_iter()
-            .filter(|name| !FUNCTIONS.contains(&name.as_str()))
-            .collect())
     }
 
-    fn check_defined(&self, text: &str, vars: &Vars) -> Result<(), TemplateError> {
-        for name in self.variables(text)? {
-            if !vars.contains_key(&name) {
-                return Err(TemplateError::Undefined { name });
-            }
-        }
-        Ok(())
+    /// The variables, for changing (copied only if a render still holds them, which it never
+    /// does past its end).
+    pub fn vars_mut(&mut self) -> &mut Vars {
+        Arc::make_mut(&mut self.vars)
     }
 
-    /// Renders `text` to a string.
-    pub fn render(&self, text: &str, vars: &Vars) -> Result<String, TemplateError> {
-        if !Self::is_template(text) {
-            return Ok(text.to_string());
-        }
-        self.check_defined(text, vars)?;
-        self.env
-            .render_str(text, Value::from(minijinja::value::Serde(vars)))
-            .map_err(invalid)
+    fn root(&self) -> Value {
+        Value::from_object(Root(self.clone()))
     }
+}
 
-    /// Renders a leaf keeping its JSON type when the leaf is exactly one `<< expr >>`.
-    pub fn render_value(
-        &self,
-        text: &str,
-        vars: &Vars,
-    ) -> Result<serde_json::Value, TemplateError> {
-        if let Some(expr) = single_expression(text) {
-            self.check_defined(text, vars)?;
-            let compiled = self.env.compile_expression(expr).map_err(invalid)?;
-            let value = compiled
-                .eval(Value::from(minijinja::value::Serde(vars)))
-                .map_err(invalid)?;
-            if value.is_undefined() {
-                return Err(TemplateError::Invalid {
-                    message: format!("`{}` is undefined", expr.trim()),
-                    line: None,
-                });
-            }
-            return serde_json::to_value(&value).map_err(|e| TemplateError::Invalid {
-                message: format!("cannot use this value in a flow: {e}"),
-                line: None,
-            });
+/// The root object of a render: variables by name, and the hidden environment.
+#[derive(Debug)]
+struct Root(Context);
+
+impl Object for Root {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        if name == ENV_KEY {
+            return Some(Value::from_dyn_object(self.0.env.clone()));
         }
-        self.render(text, vars).map(serde_json::Value::String)
+        self.0.vars.value(name)
     }
+}
+
+self_cell::self_cell!(
+    /// A minijinja template together with the text it was compiled from.
+    struct OwnedTemplate {
+        owner: String,
+        #[covariant]
+        dependent: BorrowedTemplate,
+    }
+);
+
+type BorrowedTemplate<'a> = minijinja::Template<'a, 'a>;
+
+/// The environment, seen with a shorter lifetime (it lives for the whole process).
+fn env<'a>() -> &'a Environment<'a> {
+    &ENV
+}
+
+impl std::fmt::Debug for OwnedTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Template({:?})", self.borrow_owner())
+    }
+}
+
+#[derive(Debug)]
+enum Kind {
+    /// No template syntax: the text as it is.
+    Literal(String),
+    /// Exactly one `<< expr >>`: evaluated, keeping the value's type.
+    Expr(minijinja::Expression<'static, 'static>, String),
+    /// Text with templates in it.
+    Text(OwnedTemplate),
+}
+
+/// A compiled string leaf.
+#[derive(Debug)]
+pub struct Template {
+    kind: Kind,
+    /// The variables it reads (besides functions), sorted.
+    variables: Vec<String>,
+}
+
+/// Whether `text` contains template syntax at all (plain strings skip the engine).
+pub fn is_template(text: &str) -> bool {
+    text.contains("<<") || text.contains("<%") || text.contains("<#")
 }
 
 /// `<< expr >>` with nothing else around it: the inner expression.
 fn single_expression(text: &str) -> Option<&str> {
     let inner = text.trim().strip_prefix("<<")?.strip_suffix(">>")?;
-    (!inner.contains("<<") && !inner.contains(">>") && !inner.contains("<%")).then_some(inner)
+    (!inner.contains("<<")
+        && !inner.contains(">>")
+        && !inner.contains("<%")
+        && !inner.contains("<#"))
+    .then_some(inner)
 }
 
-fn invalid(err: Error) -> TemplateError {
-    let mut message = match err.detail() {
-        Some(detail) => format!("{}: {detail}", err.kind()),
-        None => err.kind().to_string(),
-    };
-    if err.kind() == ErrorKind::InvalidOperation
-        && let Some(detail) = err.detail()
-    {
-        message = detail.to_string();
+impl Template {
+    /// A template that is plain text.
+    pub fn literal(text: impl Into<String>) -> Template {
+        Template {
+            kind: Kind::Literal(text.into()),
+            variables: Vec::new(),
+        }
     }
+
+    /// Compiles a leaf: syntax, unknown functions, filters and tests are errors here.
+    pub fn compile(text: &str) -> Result<Template, TemplateError> {
+        if !is_template(text) {
+            return Ok(Template::literal(text));
+        }
+        let variables = validate(text)?;
+        let kind = match single_expression(text) {
+            Some(expr) => Kind::Expr(
+                ENV.compile_expression_owned(expr.to_string())
+                    .map_err(invalid)?,
+                text.to_string(),
+            ),
+            None => Kind::Text(
+                OwnedTemplate::try_new(text.to_string(), |source| env().template_from_str(source))
+                    .map_err(invalid)?,
+            ),
+        };
+        Ok(Template { kind, variables })
+    }
+
+    /// Compiles a leaf once per process: a flow repeats its templates (`<<api>>/...`), and
+    /// every repetition shares the first compilation.
+    pub fn compile_shared(text: &str) -> Result<Arc<Template>, TemplateError> {
+        static TEMPLATES: Memo<Result<Arc<Template>, TemplateError>> = Memo::new();
+        TEMPLATES.get_or(text, || Template::compile(text).map(Arc::new))
+    }
+
+    /// The text the template was written as.
+    pub fn source(&self) -> &str {
+        match &self.kind {
+            Kind::Literal(text) | Kind::Expr(_, text) => text,
+            Kind::Text(t) => t.borrow_owner(),
+        }
+    }
+
+    /// The text, when there is no template in it.
+    pub fn as_literal(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Literal(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The variables the template reads.
+    pub fn variables(&self) -> &[String] {
+        &self.variables
+    }
+
+    fn check_defined(&self, cx: &Context) -> Result<(), TemplateError> {
+        match self.variables.iter().find(|name| !cx.vars.contains(name)) {
+            Some(name) => Err(TemplateError::Undefined { name: name.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    /// Renders to text.
+    pub fn render(&self, cx: &Context) -> Result<String, TemplateError> {
+        match &self.kind {
+            Kind::Literal(text) => Ok(text.clone()),
+            Kind::Expr(expr, _) => {
+                self.check_defined(cx)?;
+                let value = expr.eval(cx.root()).map_err(invalid)?;
+                if value.is_undefined() {
+                    return Err(undefined_result(self.source()));
+                }
+                Ok(value.to_string())
+            }
+            Kind::Text(template) => {
+                self.check_defined(cx)?;
+                template
+                    .borrow_dependent()
+                    .render(cx.root())
+                    .map_err(invalid)
+            }
+        }
+    }
+
+    /// Renders keeping the value's type when the leaf is exactly one `<< expr >>`.
+    pub fn render_value(&self, cx: &Context) -> Result<serde_json::Value, TemplateError> {
+        match &self.kind {
+            Kind::Expr(expr, _) => {
+                self.check_defined(cx)?;
+                let value = expr.eval(cx.root()).map_err(invalid)?;
+                if value.is_undefined() {
+                    return Err(undefined_result(self.source()));
+                }
+                serde_json::to_value(&value).map_err(|e| TemplateError::Invalid {
+                    message: format!("cannot use this value in a flow: {e}"),
+                    line: None,
+                })
+            }
+            _ => self.render(cx).map(serde_json::Value::String),
+        }
+    }
+}
+
+fn undefined_result(source: &str) -> TemplateError {
+    TemplateError::Invalid {
+        message: format!("`{}` is undefined", source.trim()),
+        line: None,
+    }
+}
+
+/// Checks a template's functions, filters and tests; returns the variables it reads.
+fn validate(text: &str) -> Result<Vec<String>, TemplateError> {
+    let config = TemplateConfig {
+        syntax_config: syntax(),
+        default_auto_escape: Arc::new(|_| minijinja::AutoEscape::None),
+    };
+    let compiled = CompiledTemplate::new("<template>", text, &config).map_err(invalid)?;
+    let mut called = BTreeSet::new();
+    let mut index = 0;
+    while let Some(instruction) = compiled.instructions.get(index) {
+        index += 1;
+        let (what, name) = match instruction {
+            Instruction::ApplyFilter(name, _, _) if !known(name, false) => ("filter", *name),
+            Instruction::PerformTest(name, _, _) if !known(name, true) => ("test", *name),
+            Instruction::CallFunction(name, _) => {
+                called.insert(name.to_string());
+                if globals().contains(*name) {
+                    continue;
+                }
+                ("function", *name)
+            }
+            _ => continue,
+        };
+        return Err(TemplateError::Unknown {
+            what,
+            name: name.to_string(),
+            suggestion: suggest(what, name),
+        });
+    }
+    let template = ENV.template_from_str(text).map_err(invalid)?;
+    Ok(template
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|name| !globals().contains(name) && !called.contains(name))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect())
+}
+
+/// A close known name for an unknown function or filter.
+fn suggest(what: &str, name: &str) -> Option<String> {
+    let candidates: Vec<String> = match what {
+        "function" => globals().iter().cloned().collect(),
+        "filter" => COMMON_FILTERS
+            .iter()
+            .chain(FILTERS)
+            .map(|s| s.to_string())
+            .collect(),
+        _ => Vec::new(),
+    };
+    crate::diagnostic::did_you_mean(name, candidates.iter().map(String::as_str)).map(str::to_string)
+}
+
+/// Filters people reach for, for "did you mean".
+const COMMON_FILTERS: &[&str] = &[
+    "default",
+    "lower",
+    "upper",
+    "trim",
+    "join",
+    "split",
+    "length",
+    "first",
+    "last",
+    "tojson",
+    "urlencode",
+    "replace",
+    "int",
+    "float",
+    "string",
+    "list",
+    "map",
+    "select",
+    "sort",
+    "unique",
+    "title",
+    "capitalize",
+    "round",
+    "abs",
+    "items",
+    "dictsort",
+    "reverse",
+    "format",
+];
+
+fn invalid(err: Error) -> TemplateError {
+    let message = match (err.kind(), err.detail()) {
+        (ErrorKind::InvalidOperation, Some(detail)) => detail.to_string(),
+        (kind, Some(detail)) => format!("{kind}: {detail}"),
+        (kind, None) => kind.to_string(),
+    };
     TemplateError::Invalid {
         message,
         line: err.line(),
@@ -224,53 +571,56 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn templates() -> Templates {
+    fn cx(v: serde_json::Value) -> Context {
+        let mut vars = Vars::new();
+        for (k, v) in v.as_object().unwrap() {
+            vars.insert(k.clone(), v.clone());
+        }
         let mut file = IndexMap::new();
         file.insert("FROM_FILE".to_string(), "filed".to_string());
-        Templates::new(
-            EnvLookup {
-                env_file: Arc::new(file),
-            },
-            Redactor::new(false),
+        Context::new(
+            vars,
+            EnvAccess::new(move |name| file.get(name).cloned(), Redactor::new(false)),
         )
     }
 
-    fn vars(v: serde_json::Value) -> Vars {
-        serde_json::from_value(v).unwrap()
+    fn render(text: &str, v: serde_json::Value) -> Result<String, TemplateError> {
+        Template::compile(text)?.render(&cx(v))
+    }
+
+    fn value(text: &str, v: serde_json::Value) -> serde_json::Value {
+        Template::compile(text)
+            .unwrap()
+            .render_value(&cx(v))
+            .unwrap()
     }
 
     #[test]
     fn renders_with_angle_delimiters() {
-        let t = templates();
-        let v = vars(json!({"api": "http://x", "n": 3}));
+        let v = json!({"api": "http://x", "n": 3});
         assert_eq!(
-            t.render("<<api>>/me?n=<<n>>", &v).unwrap(),
+            render("<<api>>/me?n=<<n>>", v.clone()).unwrap(),
             "http://x/me?n=3"
         );
         assert_eq!(
-            t.render("<% if n > 2 %>big<% endif %><# note #>", &v)
-                .unwrap(),
+            render("<% if n > 2 %>big<% endif %><# note #>", v.clone()).unwrap(),
             "big"
         );
-        assert_eq!(t.render("{{ api }}", &v).unwrap(), "{{ api }}");
+        assert_eq!(render("{{ api }}", v).unwrap(), "{{ api }}");
     }
 
     #[test]
     fn single_expressions_keep_their_type() {
-        let t = templates();
-        let v = vars(json!({"n": 3, "user": {"id": "x1"}}));
-        assert_eq!(t.render_value("<< n >>", &v).unwrap(), json!(3));
-        assert_eq!(t.render_value("<<user>>", &v).unwrap(), json!({"id": "x1"}));
-        assert_eq!(t.render_value("<<n>>px", &v).unwrap(), json!("3px"));
-        assert_eq!(t.render_value("plain", &v).unwrap(), json!("plain"));
+        let v = json!({"n": 3, "user": {"id": "x1"}});
+        assert_eq!(value("<< n >>", v.clone()), json!(3));
+        assert_eq!(value("<<user>>", v.clone()), json!({"id": "x1"}));
+        assert_eq!(value("<<n>>px", v.clone()), json!("3px"));
+        assert_eq!(value("plain", v), json!("plain"));
     }
 
     #[test]
     fn undefined_variables_are_named() {
-        let t = templates();
-        let err = t
-            .render("Bearer <<ACESS_TOKEN>>", &Vars::new())
-            .unwrap_err();
+        let err = render("Bearer <<ACESS_TOKEN>>", json!({})).unwrap_err();
         assert_eq!(
             err,
             TemplateError::Undefined {
@@ -280,47 +630,70 @@ mod tests {
     }
 
     #[test]
-    fn variables_ignores_functions_and_locals() {
-        let t = templates();
-        let names = t
-            .variables("<<env('X')>> <% for i in items %><<i>><% endfor %> <<uuid()>> <<a.b>>")
-            .unwrap();
-        assert_eq!(names.into_iter().collect::<Vec<_>>(), vec!["a", "items"]);
+    fn variables_ignore_functions_globals_and_locals() {
+        let t = Template::compile(
+            "<<env('X')>> <% for i in range(3) %><<i>><% endfor %><% for j in items %><% endfor %> <<uuid()>> <<a.b>> <<dict(x=1)>>",
+        )
+        .unwrap();
+        assert_eq!(t.variables(), ["a", "items"]);
+    }
+
+    #[test]
+    fn unknown_filters_functions_and_tests_are_compile_errors() {
+        for (text, what, name) in [
+            ("<<api | nosuchfilter>>", "filter", "nosuchfilter"),
+            ("x <<nosuchfn(1)>>", "function", "nosuchfn"),
+            ("<% if a is nosuchtest %><% endif %>", "test", "nosuchtest"),
+        ] {
+            match Template::compile(text) {
+                Err(TemplateError::Unknown {
+                    what: w, name: n, ..
+                }) => {
+                    assert_eq!((w, n.as_str()), (what, name), "{text}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        match Template::compile("<<a | uper>>") {
+            Err(TemplateError::Unknown { suggestion, .. }) => {
+                assert_eq!(suggestion.as_deref(), Some("upper"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Template::compile("<<a | upper | urlencode | tojson | b64url>>").is_ok());
     }
 
     #[test]
     fn filters_and_functions() {
-        let t = templates();
-        let v = Vars::new();
-        assert_eq!(t.render("<<'a:b'|b64encode>>", &v).unwrap(), "YTpi");
-        assert_eq!(t.render("<<'??>'|b64url>>", &v).unwrap(), "Pz8-");
-        assert_eq!(t.render("<<'YTpi'|b64decode>>", &v).unwrap(), "a:b");
-        assert_eq!(t.render("<<'a b&c'|urlencode>>", &v).unwrap(), "a%20b%26c");
+        let v = json!({});
+        assert_eq!(render("<<'a:b'|b64encode>>", v.clone()).unwrap(), "YTpi");
+        assert_eq!(render("<<'??>'|b64url>>", v.clone()).unwrap(), "Pz8-");
+        assert_eq!(render("<<'YTpi'|b64decode>>", v.clone()).unwrap(), "a:b");
         assert_eq!(
-            t.render_value("<<{'a': 1}|tojson>>", &v).unwrap(),
-            json!("{\"a\": 1}")
+            render("<<'a b&c'|urlencode>>", v.clone()).unwrap(),
+            "a%20b%26c"
         );
-        assert_eq!(t.render("<<env('FROM_FILE')>>", &v).unwrap(), "filed");
+        assert_eq!(value("<<{'a': 1}|tojson>>", v.clone()), json!("{\"a\": 1}"));
+        assert_eq!(render("<<env('FROM_FILE')>>", v.clone()).unwrap(), "filed");
         assert_eq!(
-            t.render("<<env('DMFLOW_SURELY_UNSET', 'dflt')>>", &v)
-                .unwrap(),
+            render("<<env('UNSET_X', 'dflt')>>", v.clone()).unwrap(),
             "dflt"
         );
-        let err = t.render("<<env('DMFLOW_SURELY_UNSET')>>", &v).unwrap_err();
-        assert!(err.to_string().contains("DMFLOW_SURELY_UNSET"), "{err}");
-        assert_eq!(t.render("<<uuid()>>", &v).unwrap().len(), 36);
-        assert!(t.render_value("<<now('unix')>>", &v).unwrap().is_i64());
+        let err = render("<<env('UNSET_X')>>", v.clone()).unwrap_err();
+        assert!(err.to_string().contains("UNSET_X"), "{err}");
+        assert_eq!(render("<<uuid()>>", v.clone()).unwrap().len(), 36);
+        assert!(value("<<now('unix')>>", v.clone()).is_i64());
+        assert_eq!(render("<<range(3)|join(',')>>", v).unwrap(), "0,1,2");
     }
 
     #[test]
     fn syntax_errors_are_reported() {
-        let t = templates();
         assert!(matches!(
-            t.variables("<< a | >>"),
+            Template::compile("<< a | >>"),
             Err(TemplateError::Invalid { .. })
         ));
         assert!(matches!(
-            t.variables("<<a"),
+            Template::compile("<<a"),
             Err(TemplateError::Invalid { .. })
         ));
     }

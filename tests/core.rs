@@ -130,7 +130,11 @@ fn check_reports_problems_of_several_files() {
     let dir = tempfile::tempdir().unwrap();
     let a = write_flow(dir.path(), "a.yaml", "steps:\n  - htp: { url: x }\n");
     let b = write_flow(dir.path(), "b.yaml", "steps:\n  - http: { url: <<x>> }\n");
-    let c = write_flow(dir.path(), "c.yaml", "steps:\n  - http: { url: x }\n");
+    let c = write_flow(
+        dir.path(),
+        "c.yaml",
+        "steps:\n  - http: { url: 'http://x' }\n",
+    );
     let output = dmflow(dir.path())
         .arg("check")
         .args([&a, &b, &c])

@@ -91,12 +91,21 @@ fn stored(state: &Path, profile: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// stdout and stderr of a run against a provider that is not Dailymotion: no Dailymotion
+/// default or hint may show.
 fn all_output(output: &std::process::Output) -> String {
-    format!(
+    let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
-    )
+    );
+    for dailymotion in ["Dailymotion", "dailymotion", "DM_API"] {
+        assert!(
+            !text.contains(dailymotion),
+            "this provider is not Dailymotion, yet {dailymotion:?} shows:\n{text}"
+        );
+    }
+    text
 }
 
 #[test]
@@ -167,11 +176,8 @@ fn login_against_oidc_provider_with_pkce_then_refresh_keeps_the_rotated_token() 
             cmd.args(["--var", v]);
         }
         let output = cmd.output().unwrap();
-        assert!(
-            output.status.success(),
-            "round {round}: {}",
-            all_output(&output)
-        );
+        let text = all_output(&output);
+        assert!(output.status.success(), "round {round}: {text}");
         let now = stored(state.path(), "default")["values"]["REFRESH_TOKEN"]
             .as_str()
             .unwrap()
@@ -240,7 +246,9 @@ fn a_replayed_code_gets_a_clear_invalid_grant() {
         ])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1), "{}", all_output(&output));
+    all_output(&first);
+    let text = all_output(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("invalid_grant"), "{stderr}");
     assert!(stderr.contains("single-use"), "{stderr}");
@@ -258,7 +266,8 @@ fn a_forged_state_is_refused_before_any_token_request() {
         .current_dir(repo())
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1), "{}", all_output(&output));
+    let text = all_output(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("state does not match"), "{stderr}");
     let json: Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -281,7 +290,8 @@ fn a_denied_consent_ends_with_access_denied() {
         .current_dir(repo())
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1), "{}", all_output(&output));
+    let text = all_output(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("access_denied"), "{stderr}");
     assert!(
@@ -550,7 +560,10 @@ fn token_answers_are_read_tolerantly_and_errors_explained() {
         (
             "invalid-client",
             1,
-            &["401 invalid_client: Bad secret.", "DM_API_SECRET"],
+            &[
+                "401 invalid_client: Bad secret.",
+                "check the client_id and client_secret",
+            ],
         ),
         (
             "html-500",
@@ -573,6 +586,12 @@ fn token_answers_are_read_tolerantly_and_errors_explained() {
             assert!(
                 text.contains(needle),
                 "{case}: missing {needle:?} in\n{text}"
+            );
+        }
+        for dailymotion in ["DM_API", "Dailymotion", "dailymotion"] {
+            assert!(
+                !text.contains(dailymotion),
+                "{case}: a local server is not Dailymotion, yet {dailymotion:?} shows\n{text}"
             );
         }
         for secret in [

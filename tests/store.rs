@@ -170,7 +170,7 @@ fn a_dead_refresh_token_says_sign_in_again_and_keeps_the_store() {
     let output = run(state.path(), &["token", "--mock"]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(
-        text(&output).contains("sign in again with flows/login.yaml"),
+        text(&output).contains("sign in again: dmflow run --mock flows/login.yaml"),
         "{}",
         text(&output)
     );

@@ -347,9 +347,10 @@ pub async fn logout(State(emu): Emu, headers: HeaderMap, Query(params): Params) 
         Ok(None) => return auth_required(),
         Err(response) => return response,
     };
-    emu.remember(|p| {
-        p.revoked_grants.insert(claims.gid.clone());
-    });
+    emu.remember_async(move |p| {
+        p.revoked_grants.insert(claims.gid);
+    })
+    .await;
     Json(json!({})).into_response()
 }
 

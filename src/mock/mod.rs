@@ -1,15 +1,12 @@
-//! The embedded Dailymotion emulator: `dmflow mock`, and `dmflow run --mock`, which starts it
-//! in-process on a free port, sends the Dailymotion hosts' requests to it, supplies the demo
-//! app's key and secret, and lets `authorize` complete without a human.
+//! The embedded Dailymotion emulator, served by `dmflow mock` and started in-process by
+//! `dmflow run --mock` (which sends the Dailymotion hosts' requests to it, supplies the demo
+//! app's key and secret, and lets `authorize` complete without a human).
 
 pub mod api;
 pub mod data;
 pub mod oauth;
 pub mod state;
 
-use crate::cli::MockArgs;
-use crate::run::RunOptions;
-use crate::run::http::HostRewrite;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -23,14 +20,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Hosts whose requests `--mock` sends to the emulator.
-pub const DAILYMOTION_HOSTS: &[&str] = &[
-    "api.dailymotion.com",
-    "www.dailymotion.com",
-    "dailymotion.com",
-    "graphql.api.dailymotion.com",
-    "partner.api.dailymotion.com",
-];
+/// The provider the emulator stands in for: `--mock` sends its hosts' requests here.
+pub const PROVIDER: &crate::provider::Profile = &crate::provider::dailymotion::DAILYMOTION;
 
 /// All routes of one emulator.
 pub fn router(emu: Arc<Emulator>) -> Router {
@@ -81,7 +72,8 @@ async fn app_info() -> Response {
 /// Fault injection: every token issued so far is expired from now on.
 async fn expire_tokens(State(emu): State<Arc<Emulator>>) -> Response {
     let at = state::now() + 1;
-    emu.remember(|p| p.expired_before = p.expired_before.max(at));
+    emu.remember_async(move |p| p.expired_before = p.expired_before.max(at))
+        .await;
     axum::Json(json!({"expired_before": at})).into_response()
 }
 
@@ -94,9 +86,10 @@ async fn revoke(
     let claims = emu.verify(token, "r").or_else(|_| emu.verify(token, "a"));
     match claims {
         Ok(claims) => {
-            emu.remember(|p| {
-                p.revoked_grants.insert(claims.gid.clone());
-            });
+            emu.remember_async(move |p| {
+                p.revoked_grants.insert(claims.gid);
+            })
+            .await;
             axum::Json(json!({"revoked": true})).into_response()
         }
         Err(_) => (
@@ -138,6 +131,14 @@ impl Running {
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// What sends the provider's hosts' requests to this emulator.
+    pub fn rewrite(&self) -> crate::run::http::HostRewrite {
+        crate::run::http::HostRewrite {
+            hosts: PROVIDER.hosts.iter().map(|h| h.to_string()).collect(),
+            target: url::Url::parse(&self.base_url()).expect("the emulator's URL parses"),
+        }
+    }
 }
 
 impl Drop for Running {
@@ -147,16 +148,18 @@ impl Drop for Running {
 }
 
 /// Starts an emulator on 127.0.0.1:`port` (0 for any free port).
-pub async fn start(config: Config, port: u16) -> Result<Running, String> {
-    let emulator = Arc::new(Emulator::new(config)?);
+pub async fn start(config: Config, port: u16) -> Result<Running, crate::Error> {
+    let emulator = Arc::new(Emulator::new(config).map_err(crate::Error::Emulator)?);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AddrInUse {
+        crate::Error::Emulator(if e.kind() == std::io::ErrorKind::AddrInUse {
             format!("port {port} on 127.0.0.1 is already in use; pick another with --port (0 picks a free one)")
         } else {
             format!("cannot listen on 127.0.0.1:{port}: {e}")
-        }
+        })
     })?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| crate::Error::Emulator(e.to_string()))?;
     let app = router(emulator.clone());
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -166,91 +169,4 @@ pub async fn start(config: Config, port: u16) -> Result<Running, String> {
         emulator,
         task,
     })
-}
-
-/// `dmflow mock`: serve until Ctrl-C.
-pub async fn serve_command(args: MockArgs) -> i32 {
-    let latency = match args
-        .latency
-        .as_deref()
-        .map(crate::run::duration::parse)
-        .transpose()
-    {
-        Ok(l) => l.unwrap_or_default(),
-        Err(message) => {
-            eprintln!("error: --latency: {message}");
-            return crate::exit::INVALID;
-        }
-    };
-    let config = Config {
-        token_ttl: args.token_ttl as i64,
-        strict_redirect: args.strict_redirect,
-        auto_approve: args.auto_approve,
-        latency,
-        state_file: args.state_file.clone(),
-    };
-    let running = match start(config, args.port).await {
-        Ok(r) => r,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return crate::exit::RUNTIME;
-        }
-    };
-    let base = running.base_url();
-    println!("{base}");
-    eprintln!("Dailymotion emulator listening on {base} (Ctrl-C stops it)");
-    eprintln!("  demo app: client_id={DEMO_CLIENT_ID} client_secret={DEMO_CLIENT_SECRET}");
-    eprintln!(
-        "  redirect URI: {DEMO_REDIRECT_URI}{}",
-        if args.strict_redirect {
-            ""
-        } else {
-            " (any loopback port accepted)"
-        }
-    );
-    eprintln!(
-        "  demo user: {} / {}",
-        data::DEMO_EMAIL,
-        data::DEMO_PASSWORD
-    );
-    eprintln!(
-        "  token lifetime: {} s; fault injection: POST {base}/_mock/expire-tokens, /_mock/revoke, /_mock/fail-next-token, /_mock/latency",
-        args.token_ttl
-    );
-    let _ = tokio::signal::ctrl_c().await;
-    eprintln!("emulator stopped");
-    drop(running);
-    crate::exit::OK
-}
-
-/// `run --mock`: starts the emulator for this run and points the run at it.
-pub async fn start_for_run(
-    options: &mut RunOptions,
-    state_dir: &std::path::Path,
-    token_ttl: Option<u64>,
-) -> Result<Running, String> {
-    let config = Config {
-        token_ttl: token_ttl.unwrap_or(36_000) as i64,
-        auto_approve: true,
-        state_file: Some(state_dir.join("mock").join("emulator.json")),
-        ..Config::default()
-    };
-    let running = start(config, 0).await?;
-    let target = url::Url::parse(&running.base_url()).map_err(|e| e.to_string())?;
-    options.oauth.rewrite = Some(HostRewrite {
-        hosts: DAILYMOTION_HOSTS.iter().map(|h| h.to_string()).collect(),
-        target,
-    });
-    options.oauth.callback_any_port = true;
-    for (name, value) in [
-        ("API_KEY", DEMO_CLIENT_ID),
-        ("API_SECRET", DEMO_CLIENT_SECRET),
-        ("USERNAME", data::DEMO_EMAIL),
-        ("PASSWORD", data::DEMO_PASSWORD),
-    ] {
-        options
-            .overrides
-            .insert(name.to_string(), value.to_string());
-    }
-    Ok(running)
 }

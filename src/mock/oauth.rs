@@ -400,7 +400,7 @@ pub async fn token(
             }
         }
         "refresh_token" => {
-            emu.refresh_from_disk();
+            emu.refresh_from_disk_async().await;
             let refused = || {
                 token_error(
                     StatusCode::BAD_REQUEST,
@@ -414,7 +414,7 @@ pub async fn token(
             if claims.cid != client_id {
                 return refused();
             }
-            if !emu.consume_refresh(&claims.jti) {
+            if !emu.consume_refresh_async(claims.jti.clone()).await {
                 return refused();
             }
             issue(

@@ -6,10 +6,10 @@
 //! T") lives in a small state file, merged on every write under a lock: those sets only grow,
 //! so concurrent runs never lose each other's revocations.
 
+use crate::oauth::pkce::random_bytes;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::collections::{BTreeSet, HashMap};
@@ -20,23 +20,10 @@ use std::time::Duration;
 /// The demo app every emulator knows.
 pub const DEMO_CLIENT_ID: &str = "5f1e0dmflowdemo0key0";
 pub const DEMO_CLIENT_SECRET: &str = "dmflow-demo-secret-4c7e9a";
-pub const DEMO_REDIRECT_URI: &str = "http://127.0.0.1:8080/callback";
+pub const DEMO_REDIRECT_URI: &str = crate::provider::DEFAULT_REDIRECT_URI;
 
-/// Scopes the emulator grants (Dailymotion's current list).
-pub const SCOPES: &[&str] = &[
-    "email",
-    "userinfo",
-    "manage_videos",
-    "manage_playlists",
-    "manage_likes",
-    "manage_players",
-    "manage_podcasts",
-    "manage_subscriptions",
-    "manage_subtitles",
-    "read",
-    "write",
-    "delete",
-];
+/// Scopes the emulator grants (Dailymotion's list, current and legacy).
+pub const SCOPES: &[&str] = super::PROVIDER.scopes;
 
 /// What a token says about itself.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -110,6 +97,24 @@ pub struct Config {
     pub auto_approve: bool,
     pub latency: Duration,
     pub state_file: Option<PathBuf>,
+    /// Told about problems that do not stop the emulator (a state file it cannot write).
+    pub warn: Warn,
+}
+
+/// Where the emulator's warnings go.
+#[derive(Clone)]
+pub struct Warn(pub std::sync::Arc<dyn Fn(&str) + Send + Sync>);
+
+impl Default for Warn {
+    fn default() -> Warn {
+        Warn(std::sync::Arc::new(|_| {}))
+    }
+}
+
+impl std::fmt::Debug for Warn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Warn")
+    }
 }
 
 impl Default for Config {
@@ -120,6 +125,7 @@ impl Default for Config {
             auto_approve: false,
             latency: Duration::ZERO,
             state_file: None,
+            warn: Warn::default(),
         }
     }
 }
@@ -145,9 +151,7 @@ pub fn now() -> i64 {
 }
 
 pub fn random_id(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut buf);
-    URL_SAFE_NO_PAD.encode(buf)
+    URL_SAFE_NO_PAD.encode(random_bytes(bytes))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -159,11 +163,7 @@ impl Emulator {
     pub fn new(config: Config) -> Result<Emulator, String> {
         let (key, persisted) = match &config.state_file {
             Some(path) => (load_or_create_key(path)?, read_persisted(path)?),
-            None => {
-                let mut key = vec![0u8; 32];
-                rand::rng().fill_bytes(&mut key);
-                (key, Persisted::default())
-            }
+            None => (random_bytes(32), Persisted::default()),
         };
         let faults = Faults {
             latency: config.latency,
@@ -227,6 +227,10 @@ impl Emulator {
         Ok(claims)
     }
 
+    fn warn(&self, message: &str) {
+        (self.config.warn.0)(message);
+    }
+
     /// Records a change to the lasting state, and writes it through when there is a file.
     pub fn remember(&self, change: impl FnOnce(&mut Persisted)) {
         let mut persisted = lock(&self.persisted);
@@ -234,8 +238,31 @@ impl Emulator {
         if let Some(path) = &self.config.state_file
             && let Err(e) = write_persisted(path, &mut persisted)
         {
-            eprintln!("dmflow mock: cannot save state to {}: {e}", path.display());
+            self.warn(&format!("cannot save state to {}: {e}", path.display()));
         }
+    }
+
+    /// [`Emulator::remember`] off the async runtime's threads (file lock and fsync).
+    pub async fn remember_async(
+        self: &std::sync::Arc<Self>,
+        change: impl FnOnce(&mut Persisted) + Send + 'static,
+    ) {
+        let emu = self.clone();
+        let _ = tokio::task::spawn_blocking(move || emu.remember(change)).await;
+    }
+
+    /// [`Emulator::consume_refresh`] off the async runtime's threads.
+    pub async fn consume_refresh_async(self: &std::sync::Arc<Self>, jti: String) -> bool {
+        let emu = self.clone();
+        tokio::task::spawn_blocking(move || emu.consume_refresh(&jti))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// [`Emulator::refresh_from_disk`] off the async runtime's threads.
+    pub async fn refresh_from_disk_async(self: &std::sync::Arc<Self>) {
+        let emu = self.clone();
+        let _ = tokio::task::spawn_blocking(move || emu.refresh_from_disk()).await;
     }
 
     /// Marks a refresh token used; false when it already was (here or in another process):
@@ -259,7 +286,7 @@ impl Emulator {
             Ok(true)
         })();
         consumed.unwrap_or_else(|e| {
-            eprintln!("dmflow mock: cannot save state to {}: {e}", path.display());
+            self.warn(&format!("cannot save state to {}: {e}", path.display()));
             false
         })
     }
@@ -333,8 +360,7 @@ fn load_or_create_key(state: &Path) -> Result<Vec<u8>, String> {
     {
         return Ok(key);
     }
-    let mut key = vec![0u8; 32];
-    rand::rng().fill_bytes(&mut key);
+    let key = random_bytes(32);
     let temp = path.with_extension(format!("key.{}", random_id(6)));
     crate::fsutil::write_private(&temp, URL_SAFE_NO_PAD.encode(&key).as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", temp.display()))?;

@@ -1,26 +1,21 @@
 //! `--json`: the run as one JSON document on stdout (steps, statuses, timings, failures and
 //! saved outputs with their JSON types), masked like everything else.
 
-use crate::run::{FlowResult, Outcome};
+use crate::run::result::{FlowResult, Outcome};
 use crate::secret::Redactor;
 use serde_json::{Value, json};
 
 fn outcome_name(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Passed => "passed",
-        Outcome::Failed => "failed",
-        Outcome::Errored => "errored",
-        Outcome::Skipped => "skipped",
-    }
+    o.name()
 }
 
 /// The whole run.
 pub fn results(results: &[FlowResult], redactor: &Redactor) -> Value {
     let flows: Vec<Value> = results.iter().map(|r| flow(r, redactor)).collect();
-    let exit = crate::exit::worst(results.iter().map(FlowResult::exit_code));
+    let exit = crate::exit::worst(results.iter().map(FlowResult::category));
     json!({
-        "ok": exit == crate::exit::OK,
-        "exit_code": exit,
+        "ok": exit == crate::exit::Category::Ok,
+        "exit_code": exit.exit_code(),
         "flows": flows,
     })
 }
@@ -49,7 +44,7 @@ fn flow(result: &FlowResult, redactor: &Redactor) -> Value {
                 "error": step.error.as_ref().map(|e| json!({
                     "message": redactor.mask(&e.message()),
                     "help": e.help().map(|h| redactor.mask(&h)),
-                    "exit_code": e.exit_code(),
+                    "exit_code": e.category().exit_code(),
                 })),
                 "saved": redactor.mask_json(&Value::Object(step.saved.clone().into_iter().collect())),
                 "notes": step.notes.iter().map(|n| redactor.mask(n)).collect::<Vec<_>>(),
@@ -65,7 +60,7 @@ fn flow(result: &FlowResult, redactor: &Redactor) -> Value {
         "error": result.setup_error.as_ref().map(|e| json!({
             "message": redactor.mask(&e.message()),
             "help": e.help().map(|h| redactor.mask(&h)),
-            "exit_code": e.exit_code(),
+            "exit_code": e.category().exit_code(),
         })),
         "steps": steps,
         "skipped": result.skipped,

@@ -1,7 +1,7 @@
 //! `--report junit=PATH`: one test suite per flow, one test case per step (with the failure
 //! messages), through quick-junit. A snapshot mismatch adds a failing `snapshot` case.
 
-use crate::run::{FlowResult, Outcome};
+use crate::run::result::{FlowResult, Outcome};
 use crate::secret::Redactor;
 use indexmap::IndexMap;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
@@ -10,7 +10,7 @@ pub fn render(
     results: &[FlowResult],
     redactor: &Redactor,
     extra_failures: &IndexMap<String, String>,
-) -> Result<String, String> {
+) -> Result<String, crate::Error> {
     let mut report = Report::new("dmflow");
     for (index, result) in results.iter().enumerate() {
         let name = if results.iter().filter(|r| r.file == result.file).count() > 1 {
@@ -43,7 +43,7 @@ pub fn render(
                         .map(|f| format!("{}: {}", f.subject, f.message))
                         .collect();
                     if let Some(error) = &step.error {
-                        lines.push(error.message());
+                        lines.push(error.to_string());
                     }
                     status.set_message(redactor.mask(&lines.join("; ")));
                     status.set_type(if outcome == Outcome::Failed {
@@ -77,5 +77,5 @@ pub fn render(
     }
     report
         .to_string()
-        .map_err(|e| format!("cannot write JUnit XML: {e}"))
+        .map_err(|e| crate::Error::Report(e.to_string()))
 }

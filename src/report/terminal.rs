@@ -1,18 +1,17 @@
-//! Live progress on stderr: a header per flow, one line per step (name, method, URL, status,
-//! time), failures and errors under it with `file:line:col`, and a summary. Colour only on a
-//! terminal and never under `NO_COLOR`. Everything passes through the redactor.
+//! Live progress for a person: a header per flow, one line per step (name, method, URL,
+//! status, time), failures and errors under it with `file:line:col`, and a summary, written to
+//! the writer it is given (the command line gives stderr). Colour only when asked. Everything
+//! passes through the redactor.
 
 use crate::diagnostic::{Diagnostic, render};
-use crate::flow::{Flow, Step};
-use crate::run::{FlowResult, Observer, Outcome, StepError, StepResult, report_duration};
+use crate::flow::model::{Flow, Step};
+use crate::run::error::StepError;
+use crate::run::http::report_duration;
+use crate::run::observer::Observer;
+use crate::run::result::{FlowResult, Outcome, StepResult};
 use crate::secret::Redactor;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::Mutex;
-
-/// Whether stderr should get colour.
-pub fn stderr_color() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
-}
 
 struct Paint(bool);
 
@@ -65,43 +64,6 @@ impl Write for SharedBuffer {
     }
 }
 
-/// A progress line for runs of many flows at once, drawn only on a terminal.
-pub struct Progress(Option<indicatif::ProgressBar>);
-
-impl Progress {
-    pub fn new(total: usize, wanted: bool) -> Progress {
-        if !wanted || !std::io::stderr().is_terminal() || total < 2 {
-            return Progress(None);
-        }
-        let bar = indicatif::ProgressBar::new(total as u64);
-        let style =
-            indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} flows  {elapsed}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-        bar.set_style(style);
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        Progress(Some(bar))
-    }
-
-    pub fn suspend(&self, f: impl FnOnce()) {
-        match &self.0 {
-            Some(bar) => bar.suspend(f),
-            None => f(),
-        }
-    }
-
-    pub fn advance(&self) {
-        if let Some(bar) = &self.0 {
-            bar.inc(1);
-        }
-    }
-
-    pub fn finish(&self) {
-        if let Some(bar) = &self.0 {
-            bar.finish_and_clear();
-        }
-    }
-}
-
 /// Largest body `-v` prints, in characters.
 const VERBOSE_BODY: usize = 4000;
 
@@ -117,17 +79,6 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    pub fn stderr(redactor: Redactor, verbose: bool) -> Terminal {
-        let mut terminal = Terminal::new(
-            Box::new(std::io::stderr()),
-            stderr_color(),
-            redactor,
-            verbose,
-        );
-        terminal.interactive = std::io::stderr().is_terminal();
-        terminal
-    }
-
     pub fn new(
         out: Box<dyn Write + Send>,
         color: bool,
@@ -142,6 +93,12 @@ impl Terminal {
             interactive: false,
             spinner: Mutex::new(None),
         }
+    }
+
+    /// Whether `out` is a terminal a spinner may draw on.
+    pub fn interactive(mut self, yes: bool) -> Terminal {
+        self.interactive = yes;
+        self
     }
 
     fn write(&self, text: &str) {
@@ -216,8 +173,8 @@ impl Terminal {
                     self.redactor.mask_header(name, value)
                 ));
             }
-            if let Some(body) = &request.body {
-                out.push_str(&format!("      > {}\n", clip(body)));
+            if let Some(body) = request.body_text() {
+                out.push_str(&format!("      > {}\n", clip(&body)));
             }
             let response = &exchange.response;
             out.push_str(&format!(
@@ -310,7 +267,7 @@ impl Observer for Terminal {
         ));
     }
 
-    fn step_note(&self, _flow: &Flow, note: &str) {
+    fn note(&self, _flow: &Flow, note: &str) {
         self.write(&format!("    {} {note}\n", self.paint.dim("·")));
     }
 

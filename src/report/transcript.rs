@@ -3,9 +3,9 @@
 //! values (ports, dates, state, PKCE challenges, uuids, expiry instants) redacted, so the same
 //! flow against the same server gives the same text.
 
-use crate::flow::Flow;
+pub use crate::flow::redact::Rule;
 use crate::run::exchange::Exchange;
-use crate::run::{FlowResult, StepResult};
+use crate::run::result::{FlowResult, StepResult};
 use crate::secret::Redactor;
 use regex::Regex;
 use serde_json::Value;
@@ -24,43 +24,12 @@ const KEPT_REQUEST_HEADERS: &[&str] = &["content-type", "authorization", "accept
 const VOLATILE_PARAMS: &[&str] = &["state", "code_challenge", "nonce"];
 /// Saved values and JSON fields that are instants.
 const VOLATILE_FIELDS: &[&str] = &[
-    "EXPIRES_AT",
+    crate::tokens::names::EXPIRES_AT,
     "expires_at",
     "date",
     "updated_at",
     "obtained_at",
 ];
-
-/// A redaction a flow asks for, on top of the built-in ones (`redact:` in the flow).
-#[derive(Debug, Clone)]
-pub enum Rule {
-    /// Replace every match of this JSONPath in JSON bodies and saved values.
-    Json(serde_json_path::JsonPath, String),
-    /// Replace every match of this regex in the transcript text.
-    Text(Regex, String),
-}
-
-/// Compiles a flow's `redact:` rule.
-pub fn compile(rule: &crate::flow::model::RedactDoc) -> Result<Rule, String> {
-    let with = rule.with.clone().unwrap_or_else(|| "[redacted]".into());
-    match (&rule.json, &rule.regex) {
-        (Some(path), None) => serde_json_path::JsonPath::parse(path)
-            .map(|p| Rule::Json(p, with))
-            .map_err(|e| format!("invalid JSONPath `{path}` in redact: {e}")),
-        (None, Some(pattern)) => Regex::new(pattern)
-            .map(|r| Rule::Text(r, with))
-            .map_err(|e| format!("invalid regex in redact: {e}")),
-        _ => Err("a redact rule has exactly one of `json:` or `regex:`".into()),
-    }
-}
-
-/// The flow's rules (already checked by `dmflow check`; bad ones are skipped).
-pub fn rules(flow: &Flow) -> Vec<Rule> {
-    flow.redact
-        .iter()
-        .filter_map(|(rule, _)| compile(rule).ok())
-        .collect()
-}
 
 static PORT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(127\.0\.0\.1|localhost|\[::1\]):\d+").expect("valid regex"));
@@ -144,8 +113,8 @@ fn exchange_text(exchange: &Exchange, rules: &[Rule]) -> String {
             out.push_str(&format!("> {}: {value}\n", name.to_ascii_lowercase()));
         }
     }
-    if let Some(body) = &request.body {
-        out.push_str(&format!("> {}\n", redact_form(body)));
+    if let Some(body) = request.body_text() {
+        out.push_str(&format!("> {}\n", redact_form(&body)));
     }
     let response = &exchange.response;
     out.push_str(&format!("< {}\n", response.status));

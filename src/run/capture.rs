@@ -1,107 +1,168 @@
-//! `save:`: values taken from a response into variables for later steps. Values keep their
-//! JSON type (a number stays a number).
+//! `save:`: values taken from a response into variables for later steps, compiled when the
+//! flow is loaded (JSONPaths and regexes checked then). Values keep their JSON type (a number
+//! stays a number).
 
+use super::compile::CompileCx;
 use super::exchange::ResponseRecord;
-use super::expect::query;
-use crate::flow::{Capture, CaptureSource};
+use super::expect::{jsonpath_help, query};
+use crate::diagnostic::{Diagnostic, Pos};
+use crate::yaml::{Entry, NodeKind};
 use serde_json::Value;
+use serde_json_path::JsonPath;
 
-/// Extracts one capture; the error says what was missing.
-pub fn extract(capture: &Capture, response: &ResponseRecord) -> Result<Value, String> {
-    match &capture.source {
-        CaptureSource::Status => Ok(Value::from(response.status)),
-        CaptureSource::Body => Ok(response
-            .json
-            .clone()
-            .unwrap_or_else(|| Value::String(response.body.clone()))),
-        CaptureSource::Header(name) => response
-            .header(name)
-            .map(|v| Value::String(v.to_string()))
-            .ok_or_else(|| format!("the response has no `{name}` header")),
-        CaptureSource::Json(path) => {
-            let body = response
-                .json
-                .as_ref()
-                .ok_or_else(|| format!("cannot read {path}: the response body is not JSON"))?;
-            query(path, body)?.ok_or_else(|| format!("{path} matched nothing in the response"))
+/// The keys of a `save:` entry written as a mapping.
+pub const CAPTURE_FIELDS: &[&str] = &["json", "header", "regex", "status", "body", "secret"];
+
+/// Where a saved value comes from.
+#[derive(Debug)]
+pub enum From {
+    /// JSONPath into the JSON body; one match gives the value, several give a list.
+    Json(String, std::sync::Arc<JsonPath>),
+    Header(String),
+    /// First capture group (or the whole match) of a regex on the body text.
+    Regex(regex::Regex),
+    Status,
+    Body,
+}
+
+/// One `save:` entry.
+#[derive(Debug)]
+pub struct Capture {
+    pub name: String,
+    pub from: From,
+    pub secret: bool,
+    pub pos: Pos,
+}
+
+/// Compiles one `save:` entry: `$.id`, `status`, `body`, or
+/// `{ json|header|regex: ..., secret: true }`.
+pub fn compile(entry: &Entry, cx: &mut CompileCx<'_>) -> Option<Capture> {
+    let name = &entry.key;
+    let value = &entry.value;
+    let mut secret = false;
+    let mut sources: Vec<(&str, &crate::yaml::Node)> = Vec::new();
+    match &value.kind {
+        NodeKind::String(_) => sources.push(("", value)),
+        NodeKind::Map(fields) => {
+            for field in fields {
+                match field.key.as_str() {
+                    "secret" => secret = matches!(field.value.kind, NodeKind::Bool(true)),
+                    "json" | "header" | "regex" => sources.push((field.key.as_str(), &field.value)),
+                    "status" | "body" => {
+                        if matches!(field.value.kind, NodeKind::Bool(true)) {
+                            sources.push((field.key.as_str(), &field.value));
+                        }
+                    }
+                    _ => cx.de_problem(crate::yaml::de::unknown_field(field, CAPTURE_FIELDS)),
+                }
+            }
         }
-        CaptureSource::Regex(pattern) => {
-            let regex = regex::Regex::new(pattern).map_err(|e| format!("invalid regex: {e}"))?;
-            let caps = regex
-                .captures(&response.body)
-                .ok_or_else(|| format!("/{pattern}/ does not match the response body"))?;
-            let found = caps
-                .get(1)
-                .or_else(|| caps.get(0))
-                .map(|m| m.as_str())
-                .unwrap_or_default();
-            Ok(Value::String(found.to_string()))
+        _ => {}
+    }
+    let problem = |cx: &mut CompileCx<'_>, message: String, help: &str, pos: Pos| {
+        cx.problem(
+            Diagnostic::new(message)
+                .label(format!("saving `{name}`"))
+                .help(help),
+            pos,
+        );
+        None
+    };
+    let (kind, node) = match sources.as_slice() {
+        [one] => *one,
+        [] => {
+            return problem(
+                cx,
+                format!("cannot save `{name}` from {}", value.describe()),
+                "write a JSONPath starting with `$` (like `$.id`), `status`, `body`, or a map such as { header: Location }",
+                value.pos,
+            );
+        }
+        _ => {
+            return problem(
+                cx,
+                format!("`{name}` is saved from several places"),
+                "save from one place only: json, header, regex, status or body",
+                value.pos,
+            );
+        }
+    };
+    let text = node.as_str().map(str::to_string).unwrap_or_default();
+    let from = match kind {
+        "" if text.starts_with('$') => json(name, &text, node.pos, cx)?,
+        "" if text == "status" => From::Status,
+        "" if text == "body" => From::Body,
+        "" => {
+            return problem(
+                cx,
+                format!("cannot save `{name}` from `{text}`"),
+                "write a JSONPath starting with `$` (like `$.id`), `status`, `body`, or a map such as { header: Location }",
+                node.pos,
+            );
+        }
+        "json" => json(name, &text, node.pos, cx)?,
+        "header" => From::Header(text),
+        "regex" => match regex::Regex::new(&text) {
+            Ok(regex) => From::Regex(regex),
+            Err(e) => return problem(cx, format!("invalid regex: {e}"), "", node.pos),
+        },
+        "status" => From::Status,
+        _ => From::Body,
+    };
+    Some(Capture {
+        name: name.clone(),
+        from,
+        secret,
+        pos: value.pos,
+    })
+}
+
+fn json(name: &str, path: &str, pos: Pos, cx: &mut CompileCx<'_>) -> Option<From> {
+    match super::expect::json_path(path) {
+        Ok(compiled) => Some(From::Json(path.to_string(), compiled)),
+        Err(e) => {
+            cx.problem(
+                Diagnostic::new(format!("invalid JSONPath `{path}`: {e}"))
+                    .label(format!("saving `{name}`"))
+                    .help(jsonpath_help(path)),
+                pos,
+            );
+            None
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn response() -> ResponseRecord {
-        ResponseRecord::from_parts(
-            201,
-            vec![("Location".into(), "/v/9".into())],
-            json!({"id": "x1", "n": 3, "list": [{"a": 1}, {"a": 2}]}).to_string(),
-            Default::default(),
-        )
-    }
-
-    fn cap(source: CaptureSource) -> Capture {
-        Capture {
-            source,
-            secret: false,
+impl Capture {
+    /// Extracts the value; the error says what was missing.
+    pub fn extract(&self, response: &ResponseRecord) -> Result<Value, String> {
+        match &self.from {
+            From::Status => Ok(Value::from(response.status)),
+            From::Body => Ok(response
+                .json
+                .clone()
+                .unwrap_or_else(|| Value::String(response.body.clone()))),
+            From::Header(name) => response
+                .header(name)
+                .map(|v| Value::String(v.to_string()))
+                .ok_or_else(|| format!("the response has no `{name}` header")),
+            From::Json(text, path) => {
+                let body = response
+                    .json
+                    .as_ref()
+                    .ok_or_else(|| format!("cannot read {text}: the response body is not JSON"))?;
+                query(path, body).ok_or_else(|| format!("{text} matched nothing in the response"))
+            }
+            From::Regex(regex) => {
+                let caps = regex.captures(&response.body).ok_or_else(|| {
+                    format!("/{}/ does not match the response body", regex.as_str())
+                })?;
+                let found = caps
+                    .get(1)
+                    .or_else(|| caps.get(0))
+                    .map(|m| m.as_str())
+                    .unwrap_or_default();
+                Ok(Value::String(found.to_string()))
+            }
         }
-    }
-
-    #[test]
-    fn captures_keep_types() {
-        let r = response();
-        assert_eq!(
-            extract(&cap(CaptureSource::Json("$.n".into())), &r).unwrap(),
-            json!(3)
-        );
-        assert_eq!(
-            extract(&cap(CaptureSource::Json("$.list[*].a".into())), &r).unwrap(),
-            json!([1, 2])
-        );
-        assert_eq!(
-            extract(&cap(CaptureSource::Status), &r).unwrap(),
-            json!(201)
-        );
-        assert_eq!(
-            extract(&cap(CaptureSource::Header("location".into())), &r).unwrap(),
-            json!("/v/9")
-        );
-        assert_eq!(
-            extract(&cap(CaptureSource::Regex(r#""id":"(\w+)""#.into())), &r).unwrap(),
-            json!("x1")
-        );
-        assert_eq!(
-            extract(&cap(CaptureSource::Body), &r).unwrap()["id"],
-            json!("x1")
-        );
-    }
-
-    #[test]
-    fn missing_values_say_why() {
-        let r = response();
-        assert!(
-            extract(&cap(CaptureSource::Json("$.nope".into())), &r)
-                .unwrap_err()
-                .contains("matched nothing")
-        );
-        assert!(
-            extract(&cap(CaptureSource::Header("X-Nope".into())), &r)
-                .unwrap_err()
-                .contains("X-Nope")
-        );
     }
 }

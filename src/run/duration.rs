@@ -19,6 +19,18 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     Ok(span.unsigned_abs())
 }
 
+/// Parses a rendered duration, pointing at its template on failure.
+pub fn parse_at(
+    rendered: &str,
+    pos: crate::diagnostic::Pos,
+) -> Result<Duration, super::error::StepError> {
+    parse(rendered).map_err(|message| super::error::StepError::Invalid {
+        message,
+        pos: Some(pos),
+        help: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,9 @@
-//! What a step sent and what came back: the records captures, checks and reports read.
+//! What a step sent and what came back: the records captures, checks and reports read. A
+//! round trip is kept once, behind an `Arc`, and shared by the journal, the step's result and
+//! the reports; bodies are never copied on the way.
 
+use bytes::Bytes;
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// The request as sent (after rendering), for reports and `-v`.
@@ -8,7 +12,14 @@ pub struct RequestRecord {
     pub method: String,
     pub url: String,
     pub headers: Vec<(String, String)>,
-    pub body: Option<String>,
+    pub body: Option<Bytes>,
+}
+
+impl RequestRecord {
+    /// The body as text (lossy for bytes that are not UTF-8).
+    pub fn body_text(&self) -> Option<Cow<'_, str>> {
+        self.body.as_deref().map(String::from_utf8_lossy)
+    }
 }
 
 /// The response as received.
@@ -37,7 +48,9 @@ impl ResponseRecord {
         body: String,
         elapsed: Duration,
     ) -> Self {
-        let json = serde_json::from_str(&body).ok();
+        let json = looks_like_json(&body)
+            .then(|| serde_json::from_str(&body).ok())
+            .flatten();
         ResponseRecord {
             status,
             headers,
@@ -46,6 +59,14 @@ impl ResponseRecord {
             elapsed,
         }
     }
+}
+
+/// Whether a body may be JSON (saves a failed parse of every HTML page).
+fn looks_like_json(body: &str) -> bool {
+    matches!(
+        body.trim_start().as_bytes().first(),
+        Some(b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
+    )
 }
 
 /// One round trip.

@@ -1,24 +1,34 @@
-//! `expect:`: status, headers, JSONPath and body predicates, evaluated on a response.
+//! `expect:`: status, headers, JSONPath and body predicates, compiled when the flow is loaded
+//! (statuses, regexes, JSONPaths and type names checked then) and evaluated on a response.
 //!
 //! A failure names the expectation, what was expected and what came back; values pass through
 //! the redactor before they reach a message.
 
+use super::compile::CompileCx;
 use super::exchange::ResponseRecord;
-use crate::diagnostic::Pos;
-use crate::flow::node::{Node, pos_of};
-use crate::flow::{Expect, Predicate};
+use super::result::Failure;
+use crate::compiled::{Text, ValueTree};
+use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
+use crate::memo::Memo;
 use crate::secret::Redactor;
-use crate::template::{TemplateError, Templates, Vars, value_to_text};
+use crate::template::{Context, TemplateError, value_to_text};
+use crate::yaml::{Node, NodeKind};
 use serde_json::Value;
+use serde_json_path::JsonPath;
+use std::sync::Arc;
 
-/// A failed expectation.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    /// What was checked: `status`, `header content-type`, `json $.id`, `body`.
-    pub subject: String,
-    pub message: String,
-    pub pos: Pos,
-}
+/// The JSON types `type:` accepts.
+pub const TYPE_NAMES: &[&str] = &[
+    "string", "number", "integer", "boolean", "array", "object", "null",
+];
+
+/// The keys of `expect:`.
+pub const EXPECT_FIELDS: &[&str] = &["status", "headers", "json", "body"];
+
+/// The predicate operators, as written in YAML.
+pub const PREDICATE_OPS: &[&str] = &[
+    "equals", "exists", "matches", "contains", "type", "lt", "le", "gt", "ge", "not",
+];
 
 /// The statuses `status:` accepts: exact codes and `Nxx` classes.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,19 +41,24 @@ enum StatusPattern {
 }
 
 impl StatusSet {
-    pub fn from_node(value: &Value) -> Result<StatusSet, String> {
+    pub fn from_value(value: &Value) -> Result<StatusSet, String> {
+        fn exact(code: u64) -> Result<StatusPattern, String> {
+            if (100..=599).contains(&code) {
+                Ok(StatusPattern::Exact(code as u16))
+            } else {
+                Err(format!("{code} is not an HTTP status (100 to 599)"))
+            }
+        }
         let one = |v: &Value| -> Result<StatusPattern, String> {
             match v {
                 Value::Number(n) => n
                     .as_u64()
-                    .filter(|c| (100..=599).contains(c))
-                    .map(|c| StatusPattern::Exact(c as u16))
-                    .ok_or_else(|| format!("{n} is not an HTTP status (100 to 599)")),
-                Value::String(s) if s.contains("<<") => Ok(StatusPattern::Class(0)),
+                    .ok_or_else(|| format!("{n} is not an HTTP status (100 to 599)"))
+                    .and_then(exact),
                 Value::String(s) => {
                     let lower = s.trim().to_ascii_lowercase();
-                    if let Ok(code) = lower.parse::<u16>() {
-                        return one_exact(code);
+                    if let Ok(code) = lower.parse::<u64>() {
+                        return exact(code);
                     }
                     match lower.as_bytes() {
                         [d @ b'1'..=b'5', b'x', b'x'] => {
@@ -59,13 +74,6 @@ impl StatusSet {
                 )),
             }
         };
-        fn one_exact(code: u16) -> Result<StatusPattern, String> {
-            if (100..=599).contains(&code) {
-                Ok(StatusPattern::Exact(code))
-            } else {
-                Err(format!("{code} is not an HTTP status (100 to 599)"))
-            }
-        }
         match value {
             Value::Array(items) if !items.is_empty() => {
                 Ok(StatusSet(items.iter().map(one).collect::<Result<_, _>>()?))
@@ -95,110 +103,453 @@ impl StatusSet {
     }
 }
 
-/// What rendering an expected value needs.
-pub struct Context<'a> {
-    pub templates: &'a Templates,
-    pub vars: &'a Vars,
+/// `status:` as compiled: known now, or a template rendered at run time.
+#[derive(Debug)]
+enum Status {
+    Fixed(StatusSet),
+    Rendered(ValueTree),
+}
+
+/// A regex known now, or a template rendered at run time.
+#[derive(Debug)]
+enum Pattern {
+    Fixed(regex::Regex),
+    Rendered(Text),
+}
+
+/// A check on one value. Several operators must all hold.
+#[derive(Debug, Default)]
+pub struct Predicate {
+    equals: Option<ValueTree>,
+    exists: Option<bool>,
+    matches: Option<Pattern>,
+    contains: Option<ValueTree>,
+    type_: Option<&'static str>,
+    bounds: Vec<(Bound, ValueTree)>,
+    not: Option<Box<Predicate>>,
+    pos: Pos,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Bound {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Bound {
+    fn op(self) -> &'static str {
+        match self {
+            Bound::Lt => "<",
+            Bound::Le => "<=",
+            Bound::Gt => ">",
+            Bound::Ge => ">=",
+        }
+    }
+
+    fn holds(self, ordering: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        matches!(
+            (self, ordering),
+            (Bound::Lt, Less)
+                | (Bound::Le, Less | Equal)
+                | (Bound::Gt, Greater)
+                | (Bound::Ge, Greater | Equal)
+        )
+    }
+}
+
+/// What the response must look like.
+#[derive(Debug, Default)]
+pub struct Expect {
+    status: Option<(Status, Pos)>,
+    headers: Vec<(String, Predicate)>,
+    json: Vec<(String, Arc<JsonPath>, Predicate)>,
+    body: Option<Predicate>,
+}
+
+impl Expect {
+    pub fn is_empty(&self) -> bool {
+        self.status.is_none()
+            && self.headers.is_empty()
+            && self.json.is_empty()
+            && self.body.is_none()
+    }
+
+    /// Whether `status:` is given.
+    pub fn has_status(&self) -> bool {
+        self.status.is_some()
+    }
+}
+
+/// Parses a JSONPath once per process (flows repeat theirs).
+pub fn json_path(text: &str) -> Result<Arc<JsonPath>, String> {
+    static PATHS: Memo<Result<Arc<JsonPath>, String>> = Memo::new();
+    PATHS.get_or(text, || {
+        JsonPath::parse(text)
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// The help for a JSONPath that does not parse.
+pub fn jsonpath_help(path: &str) -> &'static str {
+    if path.trim_start().starts_with('$') {
+        "check the brackets, quotes and dots: `$.list[0].title`, `$['content-type']`, `$.list[*].id`"
+    } else {
+        "JSONPath (RFC 9535) starts with `$`, like `$.id` or `$.list[0].title`"
+    }
+}
+
+/// Compiles `expect:`.
+pub fn compile(node: &Node, cx: &mut CompileCx<'_>) -> Expect {
+    let mut expect = Expect::default();
+    for entry in cx.entries(node, "expect") {
+        let value = &entry.value;
+        match entry.key.as_str() {
+            "status" => {
+                let tree = cx.node(value);
+                let status = match tree.as_const() {
+                    Some(fixed) => match StatusSet::from_value(fixed) {
+                        Ok(set) => Status::Fixed(set),
+                        Err(message) => {
+                            cx.problem(Diagnostic::new(message).label("not a status"), value.pos);
+                            continue;
+                        }
+                    },
+                    None => Status::Rendered(tree),
+                };
+                expect.status = Some((status, value.pos));
+            }
+            "headers" => {
+                for header in cx.entries(value, "headers") {
+                    let predicate = predicate(&header.value, cx);
+                    expect.headers.push((header.key.clone(), predicate));
+                }
+            }
+            "json" => {
+                for check in cx.entries(value, "json") {
+                    let predicate = predicate(&check.value, cx);
+                    match json_path(&check.key) {
+                        Ok(path) => expect.json.push((check.key.clone(), path, predicate)),
+                        Err(e) => cx.problem(
+                            Diagnostic::new(format!("invalid JSONPath `{}`: {e}", check.key))
+                                .label("the check of this path")
+                                .help(jsonpath_help(&check.key)),
+                            check.key_pos,
+                        ),
+                    }
+                }
+            }
+            "body" => expect.body = Some(predicate(value, cx)),
+            _ => cx.de_problem(crate::yaml::de::unknown_field(entry, EXPECT_FIELDS)),
+        }
+    }
+    expect
+}
+
+/// Compiles a predicate: a bare value means `equals`; a mapping lists operators.
+fn predicate(node: &Node, cx: &mut CompileCx<'_>) -> Predicate {
+    let mut p = Predicate {
+        pos: node.pos,
+        ..Predicate::default()
+    };
+    let NodeKind::Map(entries) = &node.kind else {
+        p.equals = Some(cx.node(node));
+        return p;
+    };
+    for entry in entries {
+        let value = &entry.value;
+        match entry.key.as_str() {
+            "equals" => p.equals = Some(cx.node(value)),
+            "contains" => p.contains = Some(cx.node(value)),
+            "lt" => p.bounds.push((Bound::Lt, cx.node(value))),
+            "le" => p.bounds.push((Bound::Le, cx.node(value))),
+            "gt" => p.bounds.push((Bound::Gt, cx.node(value))),
+            "ge" => p.bounds.push((Bound::Ge, cx.node(value))),
+            "not" => p.not = Some(Box::new(predicate(value, cx))),
+            "exists" => match value.kind {
+                NodeKind::Bool(b) => p.exists = Some(b),
+                _ => cx.problem(
+                    Diagnostic::new(format!(
+                        "`exists:` takes true or false, found {}",
+                        value.describe()
+                    ))
+                    .label("expected true or false"),
+                    value.pos,
+                ),
+            },
+            "matches" => match value.as_str() {
+                Some(text) => {
+                    let compiled = cx.text_at(text, value.pos);
+                    p.matches = match compiled.as_literal() {
+                        Some(literal) => match regex::Regex::new(literal) {
+                            Ok(regex) => Some(Pattern::Fixed(regex)),
+                            Err(e) => {
+                                cx.problem(
+                                    Diagnostic::new(format!("invalid regex: {e}")).label("here"),
+                                    value.pos,
+                                );
+                                None
+                            }
+                        },
+                        None => Some(Pattern::Rendered(compiled)),
+                    }
+                }
+                None => cx.problem(
+                    Diagnostic::new(format!(
+                        "`matches:` takes a regex, found {}",
+                        value.describe()
+                    ))
+                    .label("expected a regex"),
+                    value.pos,
+                ),
+            },
+            "type" => {
+                let name = value.as_str().unwrap_or_default();
+                match TYPE_NAMES.iter().find(|t| **t == name) {
+                    Some(known) => p.type_ = Some(known),
+                    None => {
+                        let help = did_you_mean(name, TYPE_NAMES.iter().copied())
+                            .map(|c| format!("did you mean `{c}`? "))
+                            .unwrap_or_default()
+                            + &format!("types are: {}", TYPE_NAMES.join(", "));
+                        cx.problem(
+                            Diagnostic::new(format!("unknown type `{name}`"))
+                                .label("not a type")
+                                .help(help),
+                            value.pos,
+                        );
+                    }
+                }
+            }
+            _ => {
+                let mut diag = crate::yaml::de::unknown_field(entry, PREDICATE_OPS);
+                diag.message = format!("unknown check `{}`", entry.key);
+                diag.label = Some("not a check".into());
+                cx.de_problem(diag);
+            }
+        }
+    }
+    p
+}
+
+/// What evaluating expectations needs.
+pub struct Checker<'a> {
+    pub vars: &'a Context,
     pub redactor: &'a Redactor,
 }
 
 type Rendered<T> = Result<T, (TemplateError, Pos)>;
 
-/// Checks every expectation; returns the failures (empty when all hold).
-pub fn check(expect: &Expect, response: &ResponseRecord, cx: &Context) -> Rendered<Vec<Failure>> {
-    let mut failures = Vec::new();
-    if let Some(status) = &expect.status {
-        let rendered = status.render(cx.templates, cx.vars)?;
-        match StatusSet::from_node(&rendered) {
-            Ok(set) if set.contains(response.status) => {}
-            Ok(set) => failures.push(Failure {
-                subject: "status".into(),
-                message: format!("expected {}, got {}", set.describe(), response.status),
-                pos: status.pos(),
-            }),
-            Err(message) => failures.push(Failure {
-                subject: "status".into(),
-                message,
-                pos: status.pos(),
-            }),
+impl Checker<'_> {
+    /// Checks every expectation; returns the failures (empty when all hold).
+    pub fn check(&self, expect: &Expect, response: &ResponseRecord) -> Rendered<Vec<Failure>> {
+        let mut failures = Vec::new();
+        if let Some((status, pos)) = &expect.status {
+            let set = match status {
+                Status::Fixed(set) => Ok(set.clone()),
+                Status::Rendered(tree) => StatusSet::from_value(&tree.render(self.vars)?),
+            };
+            match set {
+                Ok(set) if set.contains(response.status) => {}
+                Ok(set) => failures.push(Failure {
+                    subject: "status".into(),
+                    message: format!("expected {}, got {}", set.describe(), response.status),
+                    pos: *pos,
+                }),
+                Err(message) => failures.push(Failure {
+                    subject: "status".into(),
+                    message,
+                    pos: *pos,
+                }),
+            }
         }
-    }
-    for (name, predicate) in &expect.headers {
-        let actual = response.header(name).map(|v| Value::String(v.to_string()));
-        let pos = pos_of(predicate);
-        if let Some(message) = evaluate(&predicate.value, actual.as_ref(), pos, cx)? {
-            failures.push(Failure {
-                subject: format!("header {name}"),
-                message,
-                pos,
-            });
+        for (name, predicate) in &expect.headers {
+            let actual = response.header(name).map(|v| Value::String(v.to_string()));
+            if let Some(message) = self.evaluate(predicate, actual.as_ref())? {
+                failures.push(Failure {
+                    subject: format!("header {name}"),
+                    message,
+                    pos: predicate.pos,
+                });
+            }
         }
-    }
-    for (path, predicate) in &expect.json {
-        let pos = pos_of(predicate);
-        let subject = format!("json {path}");
-        let Some(body) = &response.json else {
-            failures.push(Failure {
-                subject,
-                message: format!(
-                    "the response body is not JSON ({})",
-                    describe_body(&response.body, cx.redactor)
-                ),
-                pos,
-            });
-            continue;
-        };
-        let actual = match query(path, body) {
-            Ok(actual) => actual,
-            Err(message) => {
+        for (text, path, predicate) in &expect.json {
+            let subject = format!("json {text}");
+            let Some(body) = &response.json else {
+                failures.push(Failure {
+                    subject,
+                    message: format!(
+                        "the response body is not JSON ({})",
+                        describe_body(&response.body, self.redactor)
+                    ),
+                    pos: predicate.pos,
+                });
+                continue;
+            };
+            let actual = query(path, body);
+            if let Some(message) = self.evaluate(predicate, actual.as_ref())? {
                 failures.push(Failure {
                     subject,
                     message,
-                    pos,
+                    pos: predicate.pos,
                 });
-                continue;
             }
+        }
+        if let Some(predicate) = &expect.body {
+            let actual = Value::String(response.body.clone());
+            if let Some(message) = self.evaluate(predicate, Some(&actual))? {
+                failures.push(Failure {
+                    subject: "body".into(),
+                    message,
+                    pos: predicate.pos,
+                });
+            }
+        }
+        Ok(failures)
+    }
+
+    fn shown(&self, value: &Value) -> String {
+        show(value, self.redactor)
+    }
+
+    /// Evaluates a predicate; `Some(message)` when it does not hold.
+    fn evaluate(&self, p: &Predicate, actual: Option<&Value>) -> Rendered<Option<String>> {
+        if let Some(expected) = p.exists {
+            match (expected, actual) {
+                (true, None) => return Ok(Some("expected it to exist, but it is missing".into())),
+                (false, Some(v)) => {
+                    return Ok(Some(format!(
+                        "expected it to be absent, got {}",
+                        self.shown(v)
+                    )));
+                }
+                _ => {}
+            }
+        }
+        let needs_value = p.equals.is_some()
+            || p.matches.is_some()
+            || p.contains.is_some()
+            || p.type_.is_some()
+            || !p.bounds.is_empty();
+        let Some(actual) = actual else {
+            if needs_value {
+                return Ok(Some("expected a value, but it is missing".into()));
+            }
+            return match &p.not {
+                Some(not) => Ok(self
+                    .evaluate(not, None)?
+                    .is_none()
+                    .then(|| "expected the negated check to fail, but it holds".into())),
+                None => Ok(None),
+            };
         };
-        if let Some(message) = evaluate(&predicate.value, actual.as_ref(), pos, cx)? {
-            failures.push(Failure {
-                subject,
-                message,
-                pos,
-            });
+        if let Some(tree) = &p.equals {
+            let expected = tree.render(self.vars)?;
+            if !loosely_equal(actual, &expected) {
+                return Ok(Some(format!(
+                    "expected {}, got {}",
+                    self.shown(&expected),
+                    self.shown(actual)
+                )));
+            }
         }
-    }
-    if let Some(predicate) = &expect.body {
-        let pos = pos_of(predicate);
-        let actual = Value::String(response.body.clone());
-        if let Some(message) = evaluate(&predicate.value, Some(&actual), pos, cx)? {
-            failures.push(Failure {
-                subject: "body".into(),
-                message,
-                pos,
-            });
+        if let Some(pattern) = &p.matches {
+            let rendered;
+            let regex = match pattern {
+                Pattern::Fixed(regex) => regex,
+                Pattern::Rendered(text) => {
+                    let source = text.render(self.vars)?;
+                    rendered = match regex::Regex::new(&source) {
+                        Ok(r) => r,
+                        Err(e) => return Ok(Some(format!("invalid regex: {e}"))),
+                    };
+                    &rendered
+                }
+            };
+            if !regex.is_match(&value_to_text(actual)) {
+                return Ok(Some(format!(
+                    "expected a match for /{}/, got {}",
+                    regex.as_str(),
+                    self.shown(actual)
+                )));
+            }
         }
+        if let Some(tree) = &p.contains {
+            let needle = tree.render(self.vars)?;
+            let holds = match actual {
+                Value::Array(items) => items.iter().any(|i| loosely_equal(i, &needle)),
+                Value::String(s) => s.contains(&value_to_text(&needle)),
+                Value::Object(map) => map.contains_key(&value_to_text(&needle)),
+                _ => false,
+            };
+            if !holds {
+                return Ok(Some(format!(
+                    "expected it to contain {}, got {}",
+                    self.shown(&needle),
+                    self.shown(actual)
+                )));
+            }
+        }
+        if let Some(type_name) = p.type_ {
+            let found = type_of(actual);
+            if !(found == type_name || (type_name == "number" && found == "integer")) {
+                return Ok(Some(format!(
+                    "expected a value of type {type_name}, got {found} {}",
+                    self.shown(actual)
+                )));
+            }
+        }
+        for (bound, tree) in &p.bounds {
+            let limit = tree.render(self.vars)?;
+            let op = bound.op();
+            match compare(actual, &limit) {
+                Some(ordering) if bound.holds(ordering) => {}
+                Some(_) => {
+                    return Ok(Some(format!(
+                        "expected a value {op} {}, got {}",
+                        self.shown(&limit),
+                        self.shown(actual)
+                    )));
+                }
+                None => {
+                    return Ok(Some(format!(
+                        "cannot compare {} {op} {}: both must be numbers or both strings",
+                        self.shown(actual),
+                        self.shown(&limit)
+                    )));
+                }
+            }
+        }
+        if let Some(not) = &p.not
+            && self.evaluate(not, Some(actual))?.is_none()
+        {
+            return Ok(Some(format!(
+                "expected the negated check to fail, but it holds for {}",
+                self.shown(actual)
+            )));
+        }
+        Ok(None)
     }
-    Ok(failures)
 }
 
 /// Runs a JSONPath: no match gives `None`, one match the value, several a list.
-pub fn query(path: &str, body: &Value) -> Result<Option<Value>, String> {
-    let compiled = serde_json_path::JsonPath::parse(path)
-        .map_err(|e| format!("invalid JSONPath `{path}`: {e}"))?;
-    let nodes = compiled.query(body).all();
-    Ok(match nodes.len() {
+pub fn query(path: &JsonPath, body: &Value) -> Option<Value> {
+    let nodes = path.query(body).all();
+    match nodes.len() {
         0 => None,
         1 => Some(nodes[0].clone()),
         _ => Some(Value::Array(nodes.into_iter().cloned().collect())),
-    })
+    }
 }
 
 fn describe_body(body: &str, redactor: &Redactor) -> String {
     if body.is_empty() {
         return "it is empty".into();
     }
-    let masked = redactor.mask(body);
-    format!("it starts with {}", show_text(&masked))
+    format!("it starts with {}", show_text(&redactor.mask(body)))
 }
 
 /// A value shown in a message: JSON form, cut at 120 characters.
@@ -208,147 +559,11 @@ pub fn show(value: &Value, redactor: &Redactor) -> String {
 
 fn show_text(text: &str) -> String {
     const MAX: usize = 120;
-    if text.chars().count() > MAX {
-        let cut: String = text.chars().take(MAX).collect();
-        format!("{cut}…")
-    } else {
-        text.to_string()
+    let mut chars = text.char_indices();
+    match chars.nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
     }
-}
-
-fn render(node: &Node, fallback: Pos, cx: &Context) -> Rendered<Value> {
-    node.render(cx.templates, cx.vars)
-        .map_err(|(e, pos)| (e, if pos.line == 0 { fallback } else { pos }))
-}
-
-/// Evaluates a predicate; `Some(message)` when it does not hold.
-fn evaluate(
-    p: &Predicate,
-    actual: Option<&Value>,
-    pos: Pos,
-    cx: &Context,
-) -> Rendered<Option<String>> {
-    let shown = |v: &Value| show(v, cx.redactor);
-    if let Some(expected) = p.exists {
-        match (expected, actual) {
-            (true, None) => return Ok(Some("expected it to exist, but it is missing".into())),
-            (false, Some(v)) => {
-                return Ok(Some(format!("expected it to be absent, got {}", shown(v))));
-            }
-            _ => {}
-        }
-    }
-    let needs_value = p.equals.is_some()
-        || p.matches.is_some()
-        || p.contains.is_some()
-        || p.type_.is_some()
-        || p.lt.is_some()
-        || p.le.is_some()
-        || p.gt.is_some()
-        || p.ge.is_some();
-    let Some(actual) = actual else {
-        if needs_value {
-            return Ok(Some("expected a value, but it is missing".into()));
-        }
-        return match &p.not {
-            Some(not) => Ok(evaluate(not, None, pos, cx)?
-                .is_none()
-                .then(|| "expected the negated check to fail, but it holds".into())),
-            None => Ok(None),
-        };
-    };
-    if let Some(node) = &p.equals {
-        let expected = render(node, pos, cx)?;
-        if !loosely_equal(actual, &expected) {
-            return Ok(Some(format!(
-                "expected {}, got {}",
-                shown(&expected),
-                shown(actual)
-            )));
-        }
-    }
-    if let Some(pattern) = &p.matches {
-        let pattern_text = cx
-            .templates
-            .render(&pattern.value, cx.vars)
-            .map_err(|e| (e, pos_of(pattern)))?;
-        let regex = match regex::Regex::new(&pattern_text) {
-            Ok(r) => r,
-            Err(e) => return Ok(Some(format!("invalid regex: {e}"))),
-        };
-        let text = value_to_text(actual);
-        if !regex.is_match(&text) {
-            return Ok(Some(format!(
-                "expected a match for /{pattern_text}/, got {}",
-                shown(actual)
-            )));
-        }
-    }
-    if let Some(node) = &p.contains {
-        let needle = render(node, pos, cx)?;
-        let holds = match actual {
-            Value::Array(items) => items.iter().any(|i| loosely_equal(i, &needle)),
-            Value::String(s) => s.contains(&value_to_text(&needle)),
-            Value::Object(map) => map.contains_key(&value_to_text(&needle)),
-            _ => false,
-        };
-        if !holds {
-            return Ok(Some(format!(
-                "expected it to contain {}, got {}",
-                shown(&needle),
-                shown(actual)
-            )));
-        }
-    }
-    if let Some(type_name) = &p.type_ {
-        let found = type_of(actual);
-        let holds = found == type_name.value || (type_name.value == "number" && found == "integer");
-        if !holds {
-            return Ok(Some(format!(
-                "expected a value of type {}, got {found} {}",
-                type_name.value,
-                shown(actual)
-            )));
-        }
-    }
-    for (node, op, accept) in [
-        (&p.lt, "<", [true, false, false]),
-        (&p.le, "<=", [true, true, false]),
-        (&p.gt, ">", [false, false, true]),
-        (&p.ge, ">=", [false, true, true]),
-    ] {
-        let Some(node) = node else { continue };
-        let bound = render(node, pos, cx)?;
-        let ordering = compare(actual, &bound);
-        let holds = match ordering {
-            Some(std::cmp::Ordering::Less) => accept[0],
-            Some(std::cmp::Ordering::Equal) => accept[1],
-            Some(std::cmp::Ordering::Greater) => accept[2],
-            None => {
-                return Ok(Some(format!(
-                    "cannot compare {} {op} {}: both must be numbers or both strings",
-                    shown(actual),
-                    shown(&bound)
-                )));
-            }
-        };
-        if !holds {
-            return Ok(Some(format!(
-                "expected a value {op} {}, got {}",
-                shown(&bound),
-                shown(actual)
-            )));
-        }
-    }
-    if let Some(not) = &p.not
-        && evaluate(not, Some(actual), pos, cx)?.is_none()
-    {
-        return Ok(Some(format!(
-            "expected the negated check to fail, but it holds for {}",
-            shown(actual)
-        )));
-    }
-    Ok(None)
 }
 
 /// JSON equality where numbers compare by value and a string compares with a scalar's text.
@@ -393,23 +608,41 @@ pub fn type_of(value: &Value) -> &'static str {
 mod tests {
     use super::*;
     use crate::diagnostic::Source;
-    use crate::template::EnvLookup;
+    use crate::run::extensions::Extensions;
+    use crate::template::{EnvAccess, Vars};
     use serde_json::json;
+    use std::collections::BTreeSet;
 
-    fn expect_of(yaml: &str) -> Expect {
-        let text = format!("steps:\n  - http: {{url: x}}\n    expect:\n{yaml}");
-        let flow = crate::flow::parse_source(&Source::new("t", text)).unwrap();
-        flow.steps.into_iter().next().unwrap().expect
+    fn compiled(yaml: &str) -> (Expect, Vec<Diagnostic>) {
+        let source = Source::new("t.yaml", yaml);
+        let node = crate::yaml::parse(&source).unwrap();
+        let mut problems = Vec::new();
+        let mut known: BTreeSet<String> = ["ID", "N"].into_iter().map(String::from).collect();
+        let mut facts = BTreeSet::new();
+        let sections = Extensions::new();
+        let mut cx = CompileCx {
+            source: &source,
+            problems: &mut problems,
+            known: &mut known,
+            facts: &mut facts,
+            unreadable: "",
+            sections: &sections,
+            context: "step `t`".into(),
+        };
+        let expect = compile(&node, &mut cx);
+        (expect, problems)
     }
 
     fn run(yaml: &str, status: u16, body: Value) -> Vec<String> {
-        let expect = expect_of(yaml);
+        let (expect, problems) = compiled(yaml);
+        assert!(problems.is_empty(), "{problems:?}");
         let redactor = Redactor::new(false);
-        let templates = Templates::new(EnvLookup::default(), redactor.clone());
-        let vars: Vars = serde_json::from_value(json!({"ID": "x1", "N": 2})).unwrap();
-        let cx = Context {
-            templates: &templates,
-            vars: &vars,
+        let mut vars = Vars::new();
+        vars.insert("ID", json!("x1"));
+        vars.insert("N", json!(2));
+        let context = Context::new(vars, EnvAccess::empty());
+        let checker = Checker {
+            vars: &context,
             redactor: &redactor,
         };
         let response = ResponseRecord::from_parts(
@@ -418,7 +651,8 @@ mod tests {
             body.to_string(),
             Default::default(),
         );
-        check(&expect, &response, &cx)
+        checker
+            .check(&expect, &response)
             .unwrap()
             .into_iter()
             .map(|f| format!("{}: {}", f.subject, f.message))
@@ -427,48 +661,63 @@ mod tests {
 
     #[test]
     fn status_sets() {
-        assert!(StatusSet::from_node(&json!(200)).unwrap().contains(200));
+        assert!(StatusSet::from_value(&json!(200)).unwrap().contains(200));
         assert!(
-            StatusSet::from_node(&json!([200, 201]))
+            StatusSet::from_value(&json!([200, 201]))
                 .unwrap()
                 .contains(201)
         );
-        assert!(StatusSet::from_node(&json!("2xx")).unwrap().contains(204));
-        assert!(!StatusSet::from_node(&json!("2xx")).unwrap().contains(301));
-        assert!(StatusSet::from_node(&json!(999)).is_err());
-        assert!(StatusSet::from_node(&json!("ok")).is_err());
+        assert!(StatusSet::from_value(&json!("2xx")).unwrap().contains(204));
+        assert!(!StatusSet::from_value(&json!("2xx")).unwrap().contains(301));
+        assert!(StatusSet::from_value(&json!(999)).is_err());
+        assert!(StatusSet::from_value(&json!("ok")).is_err());
     }
 
     #[test]
     fn passing_checks_report_nothing() {
         let body = json!({"id": "x1", "n": 2, "tags": ["a", "b"], "name": "Alice"});
-        let yaml = "      status: 200\n      headers:\n        content-type: { matches: json }\n      json:\n        $.id: <<ID>>\n        $.n: { equals: <<N>>, type: integer, gt: 1, le: 2 }\n        $.tags: { contains: b, type: array }\n        $.name: { not: { equals: Bob } }\n        $.missing: { exists: false }\n      body: { contains: Alice }\n";
+        let yaml = "status: 200\nheaders:\n  content-type: { matches: json }\njson:\n  $.id: <<ID>>\n  $.n: { equals: <<N>>, type: integer, gt: 1, le: 2 }\n  $.tags: { contains: b, type: array }\n  $.name: { not: { equals: Bob } }\n  $.missing: { exists: false }\nbody: { contains: Alice }\n";
         assert_eq!(run(yaml, 200, body), Vec::<String>::new());
     }
 
     #[test]
     fn each_failure_names_what_and_actual() {
         let body = json!({"id": "x2", "n": 5, "tags": []});
-        let yaml = "      status: [200, 201]\n      json:\n        $.id: <<ID>>\n        $.n: { lt: 3 }\n        $.tags: { contains: b }\n        $.gone: { exists: true }\n        $['id']: { not: { matches: '^x' } }\n";
+        let yaml = "status: [200, 201]\njson:\n  $.id: <<ID>>\n  $.n: { lt: 3 }\n  $.tags: { contains: b }\n  $.gone: { exists: true }\n  $['id']: { not: { matches: '^x' } }\n";
         let failures = run(yaml, 404, body);
         assert_eq!(failures[0], "status: expected 200 or 201, got 404");
-        assert!(
-            failures.contains(&r#"json $.n: expected a value < 3, got 5"#.to_string()),
-            "{failures:?}"
-        );
-        assert!(
-            failures.contains(&r#"json $.tags: expected it to contain "b", got []"#.to_string()),
-            "{failures:?}"
-        );
-        assert!(
-            failures.contains(&"json $.gone: expected it to exist, but it is missing".to_string()),
-            "{failures:?}"
-        );
+        for expected in [
+            r#"json $.n: expected a value < 3, got 5"#,
+            r#"json $.tags: expected it to contain "b", got []"#,
+            "json $.gone: expected it to exist, but it is missing",
+        ] {
+            assert!(failures.contains(&expected.to_string()), "{failures:?}");
+        }
         assert!(
             failures
                 .iter()
                 .any(|f| f.starts_with("json $['id']: expected the negated check to fail")),
             "{failures:?}"
         );
+    }
+
+    #[test]
+    fn problems_are_found_when_compiling() {
+        let (_, problems) = compiled(
+            "status: 999\njson:\n  $[: 1\n  $.a: { type: strng, matches: '(', greater_than: 3 }\nheader: {}\n",
+        );
+        let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(messages.len(), 6, "{messages:?}");
+        assert!(messages[0].contains("999 is not an HTTP status"));
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("invalid JSONPath `$[`"))
+        );
+        assert!(messages.contains(&"unknown type `strng`"));
+        assert!(messages.iter().any(|m| m.starts_with("invalid regex")));
+        assert!(messages.contains(&"unknown check `greater_than`"));
+        let (_, problems) = compiled("headerz: {}\n");
+        assert_eq!(problems[0].message, "unknown field `headerz`");
     }
 }

@@ -1,24 +1,55 @@
-//! Sending requests: one reqwest stack per run, a cookie jar shared by every step, proxies
-//! from the environment except for loopback, and the `--mock` host rewrite.
+//! Sending requests. One [`Client`] per process (its connection pools serve every step, flow,
+//! repetition and job); one [`Session`] per flow run, with the run's cookie jar, the `--mock`
+//! host rewrite and the journal of round trips. Redirects are followed here, hop by hop, so
+//! cookies set on the way are kept and every hop is in the journal. Loopback traffic never
+//! goes through a proxy.
 
 use super::exchange::{Exchange, RequestRecord, ResponseRecord};
-use reqwest::cookie::Jar;
-use std::collections::HashMap;
+use bytes::Bytes;
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::header::HeaderValue;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use url::Url;
 
 /// Default per-request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most redirects followed for one request.
+pub const MAX_REDIRECTS: usize = 10;
 
-/// The body of a prepared request.
-#[derive(Debug, Clone)]
-pub enum Body {
-    None,
-    Json(serde_json::Value),
-    Form(Vec<(String, String)>),
-    Raw(String),
+/// A request body, encoded once.
+#[derive(Debug, Clone, Default)]
+pub struct Body {
+    pub bytes: Bytes,
+    /// The content type to send unless the request sets one.
+    pub content_type: Option<&'static str>,
+}
+
+impl Body {
+    pub fn json(value: &serde_json::Value) -> Body {
+        Body {
+            bytes: Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+            content_type: Some("application/json"),
+        }
+    }
+
+    pub fn form(fields: &[(String, String)]) -> Body {
+        let encoded = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        Body {
+            bytes: Bytes::from(encoded),
+            content_type: Some("application/x-www-form-urlencoded"),
+        }
+    }
+
+    pub fn raw(text: String) -> Body {
+        Body {
+            bytes: Bytes::from(text),
+            content_type: None,
+        }
+    }
 }
 
 /// A request ready to send: everything rendered.
@@ -27,7 +58,7 @@ pub struct Prepared {
     pub method: reqwest::Method,
     pub url: Url,
     pub headers: Vec<(String, String)>,
-    pub body: Body,
+    pub body: Option<Body>,
     pub timeout: Duration,
     pub follow_redirects: bool,
 }
@@ -38,7 +69,7 @@ impl Prepared {
             method,
             url,
             headers: Vec::new(),
-            body: Body::None,
+            body: None,
             timeout: DEFAULT_TIMEOUT,
             follow_redirects: true,
         }
@@ -47,6 +78,15 @@ impl Prepared {
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Prepared {
         self.headers.push((name.to_string(), value.into()));
         self
+    }
+
+    /// The bearer token the request carries, if any.
+    pub fn bearer(&self) -> Option<&str> {
+        self.headers.iter().find_map(|(k, v)| {
+            k.eq_ignore_ascii_case("authorization")
+                .then(|| v.strip_prefix("Bearer "))
+                .flatten()
+        })
     }
 }
 
@@ -71,31 +111,72 @@ impl HostRewrite {
 }
 
 /// A failure to get any response.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
 pub struct NetError(pub String);
 
-/// The HTTP stack of one run.
-pub struct Http {
-    jar: Arc<Jar>,
-    clients: Mutex<HashMap<(bool, bool), reqwest::Client>>,
-    rewrite: Option<HostRewrite>,
-    /// Every round trip since the last [`Http::take_journal`], in order: a step's report shows
-    /// all its requests, including those before an error.
-    journal: Mutex<Vec<Exchange>>,
+/// The HTTP clients of the process: one through the environment's proxies, one direct (for
+/// loopback), each built the first time it is needed. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Client {
+    proxied: Arc<OnceLock<reqwest::Client>>,
+    direct: Arc<OnceLock<reqwest::Client>>,
 }
 
-impl Http {
-    pub fn new(rewrite: Option<HostRewrite>) -> Http {
-        Http {
-            jar: Arc::new(Jar::default()),
-            clients: Mutex::new(HashMap::new()),
+impl Client {
+    pub fn new() -> Client {
+        Client::default()
+    }
+
+    fn get(&self, direct: bool) -> Result<&reqwest::Client, NetError> {
+        let cell = if direct { &self.direct } else { &self.proxied };
+        if let Some(client) = cell.get() {
+            return Ok(client);
+        }
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("dmflow/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none());
+        if direct {
+            builder = builder.no_proxy();
+        }
+        let client = builder
+            .build()
+            .map_err(|e| NetError(format!("cannot set up the HTTP client: {e}")))?;
+        Ok(cell.get_or_init(|| client))
+    }
+}
+
+/// A request after a redirect.
+struct Hop {
+    method: reqwest::Method,
+    url: Url,
+    headers: Vec<(String, String)>,
+    body: Option<Body>,
+}
+
+/// The HTTP side of one flow run.
+pub struct Session {
+    client: Client,
+    jar: Jar,
+    rewrite: Option<HostRewrite>,
+    /// Every round trip since the last [`Session::take_journal`], in order: a step's report
+    /// shows all its requests, including those before an error.
+    journal: Mutex<Vec<Arc<Exchange>>>,
+}
+
+impl Session {
+    pub fn new(client: Client, rewrite: Option<HostRewrite>) -> Session {
+        Session {
+            client,
+            jar: Jar::default(),
             rewrite,
             journal: Mutex::new(Vec::new()),
         }
     }
 
     /// The round trips made since the last call.
-    pub fn take_journal(&self) -> Vec<Exchange> {
+    pub fn take_journal(&self) -> Vec<Arc<Exchange>> {
         std::mem::take(&mut *self.journal.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
@@ -107,81 +188,114 @@ impl Http {
             .unwrap_or_else(|| url.clone())
     }
 
-    fn client(&self, follow: bool, direct: bool) -> Result<reqwest::Client, NetError> {
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(client) = clients.get(&(follow, direct)) {
-            return Ok(client.clone());
+    /// Sends a request (following redirects when it says so) and reads the whole response.
+    /// The request is copied only when a redirect changes it.
+    pub async fn send(&self, prepared: &Prepared) -> Result<Arc<Exchange>, NetError> {
+        let mut hop: Option<Hop> = None;
+        for count in 0..=MAX_REDIRECTS {
+            let (method, url, headers, body) = match &hop {
+                Some(h) => (&h.method, &h.url, h.headers.as_slice(), h.body.as_ref()),
+                None => (
+                    &prepared.method,
+                    &prepared.url,
+                    prepared.headers.as_slice(),
+                    prepared.body.as_ref(),
+                ),
+            };
+            let exchange = self.send_once(method, url, headers, body, prepared).await?;
+            let status = exchange.response.status;
+            let location = exchange.response.header("location");
+            let (true, Some(location)) = (
+                prepared.follow_redirects && matches!(status, 301 | 302 | 303 | 307 | 308),
+                location,
+            ) else {
+                return Ok(exchange);
+            };
+            if count == MAX_REDIRECTS {
+                break;
+            }
+            let next = url
+                .join(location)
+                .map_err(|e| NetError(format!("the server redirected to an invalid URL: {e}")))?;
+            let mut following = Hop {
+                method: method.clone(),
+                url: next,
+                headers: headers.to_vec(),
+                body: body.cloned(),
+            };
+            if status == 303 || (matches!(status, 301 | 302) && *method == reqwest::Method::POST) {
+                following.method = reqwest::Method::GET;
+                following.body = None;
+                following
+                    .headers
+                    .retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+            }
+            if following.url.origin() != url.origin() {
+                following
+                    .headers
+                    .retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
+            }
+            hop = Some(following);
         }
-        let mut builder = reqwest::Client::builder()
-            .cookie_provider(self.jar.clone())
-            .user_agent(concat!("dmflow/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(if follow {
-                reqwest::redirect::Policy::limited(10)
-            } else {
-                reqwest::redirect::Policy::none()
-            });
-        if direct {
-            builder = builder.no_proxy();
-        }
-        let client = builder
-            .build()
-            .map_err(|e| NetError(format!("cannot set up the HTTP client: {e}")))?;
-        clients.insert((follow, direct), client.clone());
-        Ok(client)
+        Err(NetError(format!(
+            "too many redirects (more than {MAX_REDIRECTS}): {} {}",
+            prepared.method,
+            without_query(&prepared.url)
+        )))
     }
 
-    /// Sends a request and reads the whole response.
-    pub async fn send(&self, prepared: Prepared) -> Result<Exchange, NetError> {
-        let target = self.target(&prepared.url);
-        let client = self.client(prepared.follow_redirects, is_loopback(&target))?;
+    async fn send_once(
+        &self,
+        method: &reqwest::Method,
+        url: &Url,
+        headers: &[(String, String)],
+        body: Option<&Body>,
+        prepared: &Prepared,
+    ) -> Result<Arc<Exchange>, NetError> {
+        let target = self.target(url);
+        let client = self.client.get(is_loopback(&target))?;
         let mut record = RequestRecord {
-            method: prepared.method.to_string(),
-            url: prepared.url.to_string(),
-            headers: prepared.headers.clone(),
+            method: method.to_string(),
+            url: url.to_string(),
+            headers: headers.to_vec(),
             body: None,
         };
         let mut request = client
-            .request(prepared.method.clone(), target.clone())
+            .request(method.clone(), target.clone())
             .timeout(prepared.timeout);
-        for (name, value) in &prepared.headers {
+        for (name, value) in headers {
             request = request.header(name.as_str(), value.as_str());
         }
-        match &prepared.body {
-            Body::None => {}
-            Body::Json(value) => {
-                record.body = Some(value.to_string());
-                if !has_header(&prepared.headers, "content-type") {
-                    record
-                        .headers
-                        .push(("content-type".into(), "application/json".into()));
-                }
-                request = request.json(value);
+        if let Some(cookies) = self.jar.cookies(&target) {
+            request = request.header(reqwest::header::COOKIE, cookies);
+        }
+        if let Some(body) = body {
+            if let Some(content_type) = body.content_type
+                && !headers
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
+                request = request.header(reqwest::header::CONTENT_TYPE, content_type);
+                record
+                    .headers
+                    .push(("content-type".into(), content_type.into()));
             }
-            Body::Form(fields) => {
-                let encoded = url::form_urlencoded::Serializer::new(String::new())
-                    .extend_pairs(fields)
-                    .finish();
-                record.body = Some(encoded);
-                if !has_header(&prepared.headers, "content-type") {
-                    record.headers.push((
-                        "content-type".into(),
-                        "application/x-www-form-urlencoded".into(),
-                    ));
-                }
-                request = request.form(fields);
-            }
-            Body::Raw(text) => {
-                record.body = Some(text.clone());
-                request = request.body(text.clone());
-            }
+            record.body = Some(body.bytes.clone());
+            request = request.body(body.bytes.clone());
         }
         let started = Instant::now();
         let response = request
             .send()
             .await
-            .map_err(|e| NetError(describe(&e, &prepared)))?;
+            .map_err(|e| NetError(describe(&e, method, url, prepared.timeout)))?;
         let status = response.status().as_u16();
+        let mut set_cookies = response
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .collect::<Vec<&HeaderValue>>()
+            .into_iter();
+        self.jar.set_cookies(&mut set_cookies, &target);
         let headers = response
             .headers()
             .iter()
@@ -195,13 +309,16 @@ impl Http {
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| NetError(describe(&e, &prepared)))?;
+            .map_err(|e| NetError(describe(&e, method, url, prepared.timeout)))?;
         let elapsed = started.elapsed();
-        let body = String::from_utf8_lossy(&bytes).into_owned();
-        let exchange = Exchange {
+        let body = match String::from_utf8(Vec::from(bytes)) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        let exchange = Arc::new(Exchange {
             request: record,
             response: ResponseRecord::from_parts(status, headers, body, elapsed),
-        };
+        });
         self.journal
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -210,8 +327,32 @@ impl Http {
     }
 }
 
-fn has_header(headers: &[(String, String)], name: &str) -> bool {
-    headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
+/// Parses a rendered URL, pointing at the template on failure.
+pub fn parse_url(
+    rendered: &str,
+    pos: crate::diagnostic::Pos,
+) -> Result<url::Url, super::error::StepError> {
+    check_url_text(rendered).map_err(|(message, help)| super::error::StepError::Invalid {
+        message,
+        pos: Some(pos),
+        help: Some(help.into()),
+    })
+}
+
+pub fn check_url_text(text: &str) -> Result<url::Url, (String, &'static str)> {
+    let url = url::Url::parse(text.trim()).map_err(|e| {
+        (
+            format!("invalid URL `{text}`: {e}"),
+            "a URL starts with http:// or https://",
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err((
+            format!("unsupported URL scheme `{}`", url.scheme()),
+            "dmflow speaks http:// and https://",
+        ));
+    }
+    Ok(url)
 }
 
 /// Whether a URL points at this machine (such traffic never goes through a proxy).
@@ -224,19 +365,24 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// A network error in words a user can act on (no URL query: it may hold a secret).
-fn describe(err: &reqwest::Error, prepared: &Prepared) -> String {
-    let mut place = prepared.url.clone();
+fn without_query(url: &Url) -> Url {
+    let mut place = url.clone();
     place.set_query(None);
+    place
+}
+
+/// A network error in words a user can act on (no URL query: it may hold a secret).
+fn describe(
+    err: &reqwest::Error,
+    method: &reqwest::Method,
+    url: &Url,
+    timeout: Duration,
+) -> String {
+    let place = without_query(url);
     let what = if err.is_timeout() {
-        format!(
-            "no response within {}",
-            super::report_duration(prepared.timeout)
-        )
+        format!("no response within {}", report_duration(timeout))
     } else if err.is_connect() {
         "cannot connect".to_string()
-    } else if err.is_redirect() {
-        "too many redirects".to_string()
     } else if err.is_body() || err.is_decode() {
         "the response body could not be read".to_string()
     } else {
@@ -249,9 +395,21 @@ fn describe(err: &reqwest::Error, prepared: &Prepared) -> String {
         source = inner.source();
     }
     if cause.is_empty() {
-        format!("{what}: {} {place}", prepared.method)
+        format!("{what}: {method} {place}")
     } else {
-        format!("{what}: {} {place} ({cause})", prepared.method)
+        format!("{what}: {method} {place} ({cause})")
+    }
+}
+
+/// A duration as people read it: `850 ms`, `2.4 s`, `3 min`.
+pub fn report_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{} min", d.as_secs() / 60)
     }
 }
 

@@ -1,108 +1,108 @@
-//! Variables and their precedence, lowest first: flow `vars:` defaults → the token store (for
-//! declared inputs) → `--env-file` → the process environment (for declared inputs, and through
-//! `env()`) → `--var` → values saved by earlier steps.
+//! The variables a flow starts with, and their precedence, lowest first: flow `vars:` defaults
+//! → the token store (for declared inputs) → `--env-file` → the process environment (for
+//! declared inputs, and through `env()`) → `--var` → values saved by earlier steps.
 
-use super::{RunOptions, StepError};
-use crate::flow::Flow;
-use crate::secret::{Redactor, is_secret_name};
-use crate::template::{Templates, Vars};
+use super::context::Origin;
+use super::error::StepError;
+use super::options::RunOptions;
+use crate::flow::model::Flow;
+use crate::secret::is_secret_name;
+use crate::template::{Context, EnvAccess, Vars};
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
 
-/// The variables a flow starts with.
+/// The environment `env()` reads: the process first, then the `--env-file` entries.
+pub fn env_access(options: &RunOptions) -> Arc<EnvAccess> {
+    let env = options.env.clone();
+    let file = options.env_file.clone();
+    EnvAccess::new(
+        move |name| env.get(name).cloned().or_else(|| file.get(name).cloned()),
+        options.redactor.clone(),
+    )
+}
+
+/// The variables a flow starts with, and where each came from.
 pub fn initial(
     flow: &Flow,
     options: &RunOptions,
-    templates: &Templates,
-    redactor: &Redactor,
-    from_store: &mut std::collections::BTreeSet<String>,
-) -> Result<Vars, StepError> {
+) -> Result<(Context, HashMap<String, Origin>), StepError> {
     let mut vars = Vars::new();
-    let layers = [&options.env_file, &options.overrides, &options.cli_vars];
-    for layer in layers {
+    let mut origins = HashMap::new();
+    let mut set = |vars: &mut Vars, name: &str, value: Value, origin: Origin| {
+        if is_secret_name(name) || flow.secrets.iter().any(|s| s == name) {
+            options.redactor.add_json(name, &value);
+        }
+        vars.insert(name, value);
+        origins.insert(name.to_string(), origin);
+    };
+    let layers = [
+        (&options.env_file, Origin::EnvFile),
+        (&options.overrides, Origin::Override),
+        (&options.cli_vars, Origin::CommandLine),
+    ];
+    for (layer, origin) in layers {
         for (name, value) in layer {
-            assign(
-                &mut vars,
-                redactor,
-                flow,
-                name,
-                Value::String(value.clone()),
-                false,
-            );
+            set(&mut vars, name, Value::String(value.clone()), origin);
         }
     }
     let mut missing = Vec::new();
     for input in &flow.inputs {
         let name = &input.name;
-        if vars.contains_key(name) {
+        if vars.contains(name) {
             continue;
         }
-        if let Ok(value) = std::env::var(name) {
-            assign(&mut vars, redactor, flow, name, Value::String(value), false);
+        if let Some(value) = options.env.get(name) {
+            set(
+                &mut vars,
+                name,
+                Value::String(value.clone()),
+                Origin::Environment,
+            );
         } else if let Some(value) = options.stored.get(name) {
-            assign(&mut vars, redactor, flow, name, value.clone(), false);
-            from_store.insert(name.clone());
+            set(&mut vars, name, value.clone(), Origin::Store);
         } else if !input.optional {
             missing.push(name.clone());
         }
     }
-    // A stored access token comes with what its refresh needs, even if the flow does not ask.
-    if from_store.contains("ACCESS_TOKEN") {
-        for companion in ["REFRESH_TOKEN", "EXPIRES_AT", "EXPIRES_IN"] {
-            if !vars.contains_key(companion)
-                && let Some(value) = options.stored.get(companion)
-            {
-                assign(&mut vars, redactor, flow, companion, value.clone(), false);
-                from_store.insert(companion.to_string());
-            }
-        }
-    }
-    if !missing.is_empty() {
+    if let Some(first) = missing.first() {
         let list = missing
             .iter()
             .map(|n| format!("`{n}`"))
             .collect::<Vec<_>>()
             .join(", ");
-        let first = &missing[0];
+        let (what, verb) = if missing.len() == 1 {
+            ("the input", "is")
+        } else {
+            ("the inputs", "are")
+        };
         return Err(StepError::Invalid {
             message: format!(
-                "flow `{}` needs {} {list}, which {} not set",
-                flow.name,
-                if missing.len() == 1 {
-                    "the input"
-                } else {
-                    "the inputs"
-                },
-                if missing.len() == 1 { "is" } else { "are" }
+                "flow `{}` needs {what} {list}, which {verb} not set",
+                flow.name
             ),
             pos: flow.inputs.iter().find(|i| &i.name == first).map(|i| i.pos),
             help: Some(format!(
-                "pass --var {first}=..., export {first}, put it in an --env-file, or first run the flow that outputs it (for tokens: dmflow run flows/login.yaml)"
+                "pass --var {first}=..., export {first}, put it in an --env-file, or first run the flow that outputs it{}",
+                options
+                    .input_hint
+                    .as_deref()
+                    .map(|hint| format!(" ({hint})"))
+                    .unwrap_or_default()
             )),
         });
     }
-    for (name, node) in &flow.vars {
-        if vars.contains_key(name) {
+    let mut context = Context::new(vars, env_access(options));
+    for var in &flow.vars {
+        if context.vars.contains(&var.name) {
             continue;
         }
-        let value = node
-            .render(templates, &vars)
-            .map_err(|(error, pos)| StepError::Template { error, pos })?;
-        assign(&mut vars, redactor, flow, name, value, false);
+        let value = var.value.render(&context)?;
+        if is_secret_name(&var.name) || flow.secrets.iter().any(|s| s == &var.name) {
+            options.redactor.add_json(&var.name, &value);
+        }
+        context.vars_mut().insert(&var.name, value);
+        origins.insert(var.name.clone(), Origin::Default);
     }
-    Ok(vars)
-}
-
-/// Sets a variable, registering its value as secret when its name, the flow or the caller says so.
-pub fn assign(
-    vars: &mut Vars,
-    redactor: &Redactor,
-    flow: &Flow,
-    name: &str,
-    value: Value,
-    secret: bool,
-) {
-    if secret || is_secret_name(name) || flow.secrets.iter().any(|s| s == name) {
-        redactor.add_json(name, &value);
-    }
-    vars.insert(name.to_string(), value);
+    Ok((context, origins))
 }

@@ -1,5 +1,5 @@
 //! The loopback callback: a one-shot HTTP server (axum) on 127.0.0.1 or [::1] at the port and
-//! path of the redirect URI, and the `callback` step that waits for it.
+//! path of the redirect URI.
 //!
 //! The server checks the Host header (DNS rebinding), serves only GET on the callback path,
 //! compares `state` in constant time before anything else, answers with a small self-contained
@@ -8,20 +8,13 @@
 //! redirected URL (or the bare code) instead.
 
 use super::pkce::same;
-use super::spec::CallbackSpec;
-use crate::run::{ActionOutput, StepContext, StepError};
+use crate::run::error::StepError;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
-
-/// How long `callback` waits by default.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// What came back on the redirect URI.
 #[derive(Debug, Clone, PartialEq)]
@@ -342,97 +335,6 @@ pub fn parse_pasted(line: &str, expected_state: &str) -> Outcome {
         Outcome::Empty
     } else {
         Outcome::Code(line.to_string())
-    }
-}
-
-/// The `callback` step: waits for the browser (or a paste), up to the timeout or Ctrl-C.
-pub async fn run(spec: &CallbackSpec, cx: &mut StepContext<'_>) -> Result<ActionOutput, StepError> {
-    let timeout = match &spec.timeout {
-        Some(t) => {
-            let rendered = crate::run::http_step::text(cx.templates, cx.vars, t)?;
-            crate::run::duration::parse(&rendered).map_err(|message| StepError::Invalid {
-                message,
-                pos: Some(crate::flow::node::pos_of(t)),
-                help: None,
-            })?
-        }
-        None => DEFAULT_TIMEOUT,
-    };
-    let Some(expected_state) = cx.oauth.state.clone() else {
-        return Err(StepError::Invalid {
-            message: "a `callback` step needs an `authorize` step before it".into(),
-            pos: None,
-            help: Some("put `- authorize: {}` before the callback step".into()),
-        });
-    };
-    let paste = cx.runtime.paste && std::io::stdin().is_terminal();
-    if paste {
-        cx.observer.step_note(cx.flow, "after signing in, paste the URL the browser was sent to (or just the code) and press Enter");
-    }
-    let listener = cx.oauth.listener.as_mut();
-    let from_server = async {
-        match listener {
-            Some(l) => l.wait().await,
-            None => std::future::pending().await,
-        }
-    };
-    let from_paste = async {
-        if !paste {
-            return std::future::pending().await;
-        }
-        use tokio::io::AsyncBufReadExt;
-        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-        loop {
-            match lines.next_line().await {
-                Ok(Some(line)) if line.trim().is_empty() => continue,
-                Ok(Some(line)) => return Some(parse_pasted(&line, &expected_state)),
-                _ => return std::future::pending().await,
-            }
-        }
-    };
-    let waiting_on = cx.oauth.redirect_uri.clone().unwrap_or_default();
-    cx.observer.wait_started(
-        cx.flow,
-        &format!("waiting for the browser to come back to {waiting_on} (Ctrl-C cancels)"),
-    );
-    let outcome = tokio::select! {
-        outcome = from_server => outcome,
-        outcome = from_paste => outcome,
-        _ = tokio::time::sleep(timeout) => {
-            cx.observer.wait_finished(cx.flow);
-            cx.oauth.close();
-            return Err(StepError::Runtime {
-                message: format!("no callback within {}: the browser never came back to the redirect URI", crate::run::report_duration(timeout)),
-                help: Some("finish signing in within the time, or raise `timeout:` on the callback step (it is 10m by default)".into()),
-            });
-        }
-        _ = tokio::signal::ctrl_c() => {
-            cx.observer.wait_finished(cx.flow);
-            cx.oauth.close();
-            return Err(StepError::Interrupted);
-        }
-    };
-    cx.observer.wait_finished(cx.flow);
-    cx.oauth.close();
-    match outcome {
-        Some(Outcome::Code(code)) => {
-            let mut output = ActionOutput::default();
-            output.outputs.insert("CODE".into(), Value::String(code));
-            Ok(output)
-        }
-        Some(Outcome::ProviderError { error, description }) => Err(super::errors::authorization_refused(&error, description.as_deref())),
-        Some(Outcome::StateMismatch) => Err(StepError::Refused {
-            message: "the callback's state does not match the one dmflow sent: refused before any token request".into(),
-            help: Some("this can be a forged callback (CSRF) or a stale browser tab; sign in again".into()),
-        }),
-        Some(Outcome::MissingState) => Err(StepError::Refused {
-            message: "the callback carries no state: refused before any token request".into(),
-            help: Some("the provider must echo the `state` parameter; sign in again from the URL dmflow printed".into()),
-        }),
-        Some(Outcome::Empty) | None => Err(StepError::Refused {
-            message: "the callback carries neither a code nor an error".into(),
-            help: None,
-        }),
     }
 }
 

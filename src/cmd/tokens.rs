@@ -1,0 +1,373 @@
+//! The commands that use stored tokens without a flow: `env`, `token`, `exec`, `status`,
+//! `logout`. Each refreshes first when the access token is about to expire, through the same
+//! coordinated refresh the engine uses.
+
+use super::Failure;
+use crate::cli::{EnvArgs, ExecArgs, ProfileArgs, StoreArgs};
+use dmflow::Category;
+use dmflow::run::http::{Client, Prepared, Session as HttpSession};
+use dmflow::secret::Redactor;
+use dmflow::store::{MOCK_PROFILE, ProfileData, ProfileStore};
+use dmflow::tokens::names::{ACCESS_TOKEN, REFRESH_TOKEN};
+
+/// A profile opened for a command, with what a refresh or a revocation needs.
+struct Session {
+    store: ProfileStore,
+    state_dir: std::path::PathBuf,
+    mock: bool,
+    running: Option<dmflow::mock::Running>,
+    redactor: Redactor,
+}
+
+fn runtime(message: impl Into<String>) -> Failure {
+    Failure::new(Category::Runtime, message, None)
+}
+
+impl Session {
+    fn open(args: &StoreArgs, mock: bool) -> Result<Session, Failure> {
+        let state_dir = dmflow::paths::state_dir(args.state_dir.as_ref())?;
+        let profile = args.profile.clone().unwrap_or_else(|| {
+            if mock {
+                MOCK_PROFILE
+            } else {
+                dmflow::store::DEFAULT_PROFILE
+            }
+            .to_string()
+        });
+        let store = ProfileStore::new(&state_dir, &profile)
+            .map_err(|e| Failure::new(Category::Invalid, e.0, None))?;
+        Ok(Session {
+            store,
+            state_dir,
+            mock: mock || profile == MOCK_PROFILE,
+            running: None,
+            redactor: Redactor::new(false),
+        })
+    }
+
+    async fn read(&self) -> Result<ProfileData, Failure> {
+        self.store.read_async().await.map_err(|e| runtime(e.0))
+    }
+
+    /// The HTTP session: under the mock profile, an in-process emulator answers for Dailymotion.
+    async fn http(&mut self) -> Result<HttpSession, Failure> {
+        if !self.mock {
+            return Ok(HttpSession::new(Client::new(), None));
+        }
+        if self.running.is_none() {
+            let config = dmflow::mock::state::Config {
+                state_file: Some(self.state_dir.join("mock").join("emulator.json")),
+                ..Default::default()
+            };
+            self.running = Some(dmflow::mock::start(config, 0).await?);
+        }
+        Ok(HttpSession::new(
+            Client::new(),
+            self.running.as_ref().map(dmflow::mock::Running::rewrite),
+        ))
+    }
+
+    /// How to sign in: what the store recorded, else the usual login flow.
+    fn sign_in(&self, data: &ProfileData) -> String {
+        data.endpoint
+            .as_ref()
+            .and_then(|e| e.sign_in.clone())
+            .unwrap_or_else(|| {
+                format!(
+                    "dmflow run {}flows/login.yaml",
+                    if self.mock { "--mock " } else { "" }
+                )
+            })
+    }
+
+    fn no_token(&self, data: &ProfileData) -> Failure {
+        Failure::new(
+            Category::Invalid,
+            format!(
+                "no access token is stored for profile `{}` ({})",
+                self.store.name,
+                self.store.path.display()
+            ),
+            Some(&format!("sign in first: {}", self.sign_in(data))),
+        )
+    }
+
+    /// The profile with a valid access token, refreshed first if it expires within the skew.
+    async fn fresh(&mut self) -> Result<ProfileData, Failure> {
+        let data = self.read().await?;
+        if data.text(ACCESS_TOKEN).is_none() {
+            return Err(self.no_token(&data));
+        }
+        if !data.needs_refresh(jiff::Timestamp::now().as_second()) {
+            return Ok(data);
+        }
+        let (Some(refresh_token), Some(endpoint)) =
+            (data.text(REFRESH_TOKEN), data.endpoint.clone())
+        else {
+            return Err(Failure::new(
+                Category::Failed,
+                format!(
+                    "the access token of profile `{}` has expired and cannot be refreshed (no refresh token or token endpoint stored)",
+                    self.store.name
+                ),
+                Some(&format!("sign in again: {}", self.sign_in(&data))),
+            ));
+        };
+        let provider = dmflow::provider::for_text(&endpoint.token_url);
+        let secret = endpoint
+            .client_secret
+            .clone()
+            .or_else(|| {
+                self.mock
+                    .then(|| dmflow::mock::state::DEMO_CLIENT_SECRET.to_string())
+            })
+            .or_else(|| provider.and_then(|p| std::env::var(p.secret_env).ok()));
+        let client = dmflow::tokens::client::from_endpoint(&endpoint, secret)
+            .map_err(|e| Failure::new(e.category(), e.to_string(), e.help().as_deref()))?;
+        let sign_in = self.sign_in(&data);
+        let advice = dmflow::oauth::errors::Advice {
+            provider,
+            sign_in: Some(&sign_in),
+        };
+        let http = self.http().await?;
+        let grant = dmflow::oauth::grant::Refresh {
+            session: &http,
+            redactor: &self.redactor,
+            client: &client,
+            refresh_token: &refresh_token,
+            scope: None,
+            advice,
+        };
+        let refreshed = dmflow::tokens::refresh::under_lock(&self.store, grant).await;
+        match refreshed {
+            Ok(_) => {
+                eprintln!(
+                    "dmflow: refreshed the access token of profile `{}`",
+                    self.store.name
+                );
+                self.read().await
+            }
+            Err(error) => Err(Failure {
+                category: error.category(),
+                message: self.redactor.mask(&error.to_string()),
+                help: error.help(),
+            }),
+        }
+    }
+
+    /// Revokes the stored grant where the provider offers it (`/logout` on Dailymotion).
+    async fn revoke(&mut self, data: &ProfileData) -> Result<Option<u16>, Failure> {
+        let (Some(token), Some(endpoint)) = (data.text(ACCESS_TOKEN), data.endpoint.as_ref())
+        else {
+            return Ok(None);
+        };
+        let Some(path) =
+            dmflow::provider::for_text(&endpoint.token_url).and_then(|p| p.logout_path)
+        else {
+            return Ok(None);
+        };
+        let mut url = url::Url::parse(&endpoint.token_url).map_err(|e| runtime(e.to_string()))?;
+        url.set_path(path);
+        url.set_query(None);
+        let http = self.http().await?;
+        let prepared = Prepared::new(reqwest::Method::POST, url)
+            .header("Authorization", format!("Bearer {token}"));
+        match http.send(&prepared).await {
+            Ok(exchange) => Ok(Some(exchange.response.status)),
+            Err(e) => Err(Failure::new(
+                Category::Runtime,
+                e.0,
+                Some("the stored tokens were kept; run logout again when the network is back"),
+            )),
+        }
+    }
+}
+
+/// "in 9 h 59 min", "3 min ago".
+pub fn relative(seconds_from_now: i64) -> String {
+    if seconds_from_now.abs() < 5 {
+        return "just now".into();
+    }
+    let magnitude = seconds_from_now.unsigned_abs();
+    let text = if magnitude < 60 {
+        format!("{magnitude} s")
+    } else if magnitude < 3600 {
+        format!("{} min", magnitude / 60)
+    } else if magnitude < 86_400 {
+        format!("{} h {} min", magnitude / 3600, magnitude % 3600 / 60)
+    } else {
+        format!("{} days", magnitude / 86_400)
+    };
+    if seconds_from_now >= 0 {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
+}
+
+/// A token shown by `status`: its first characters and its length, never the whole value.
+pub fn peek(value: &str) -> String {
+    let head: String = value.chars().take(6).collect();
+    format!("{head}… ({} characters)", value.chars().count())
+}
+
+/// `dmflow env`.
+pub async fn env(args: EnvArgs) -> Result<Category, Failure> {
+    let mut session = Session::open(&args.profile.store, args.profile.mock)?;
+    let data = session.fresh().await?;
+    dmflow::export::emit(
+        &data.values,
+        args.format.into(),
+        None,
+        &mut std::io::stdout(),
+    )?;
+    Ok(Category::Ok)
+}
+
+/// `dmflow token`.
+pub async fn token(args: ProfileArgs) -> Result<Category, Failure> {
+    let mut session = Session::open(&args.store, args.mock)?;
+    let data = session.fresh().await?;
+    println!("{}", data.text(ACCESS_TOKEN).unwrap_or_default());
+    Ok(Category::Ok)
+}
+
+/// `dmflow exec -- CMD ARGS...`: the child's exit code is ours (128 + signal if killed).
+pub async fn exec(args: ExecArgs) -> Result<Category, Failure> {
+    let mut session = Session::open(&args.profile.store, args.profile.mock)?;
+    let data = session.fresh().await?;
+    let (program, rest) = args.command.split_first().ok_or_else(|| {
+        Failure::new(
+            Category::Invalid,
+            "no command given",
+            Some("dmflow exec -- CMD ARGS..."),
+        )
+    })?;
+    let mut command = tokio::process::Command::new(program);
+    command.args(rest);
+    for (name, value) in &data.values {
+        command.env(name, dmflow::template::value_to_text(value));
+    }
+    let status = command.status().await.map_err(|e| {
+        Failure::new(
+            Category::Runtime,
+            format!("cannot run `{program}`: {e}"),
+            Some("check the command name and your PATH"),
+        )
+    })?;
+    #[cfg(unix)]
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        std::process::exit(128 + signal);
+    }
+    std::process::exit(status.code().unwrap_or(Category::Runtime.exit_code()));
+}
+
+/// `dmflow status`.
+pub async fn status(args: ProfileArgs) -> Result<Category, Failure> {
+    let session = Session::open(&args.store, args.mock)?;
+    let data = session.read().await?;
+    let now = jiff::Timestamp::now().as_second();
+    println!("profile  {}", session.store.name);
+    println!("file     {}", session.store.path.display());
+    if data.values.is_empty() {
+        println!(
+            "nothing stored yet: sign in with {}",
+            session.sign_in(&data)
+        );
+        return Ok(Category::Ok);
+    }
+    if let Some(at) = data.expires_at() {
+        let state = if at <= now {
+            "expired"
+        } else if data.needs_refresh(now) {
+            "expiring"
+        } else {
+            "valid"
+        };
+        println!(
+            "expiry   {state}: {} ({})",
+            relative(at - now),
+            jiff::Timestamp::from_second(at)
+                .map(|t| t.to_string())
+                .unwrap_or_default()
+        );
+    }
+    if let Some(endpoint) = &data.endpoint {
+        println!(
+            "endpoint {} (client {}, {} auth)",
+            endpoint.token_url, endpoint.client_id, endpoint.client_auth
+        );
+    }
+    if let Some(at) = data.obtained_at {
+        println!("signed in {}", relative(at - now));
+    }
+    if let Some(at) = data.refreshed_at {
+        println!("refreshed {}", relative(at - now));
+    }
+    println!("values:");
+    for (name, value) in &data.values {
+        let text = dmflow::template::value_to_text(value);
+        let shown = if dmflow::secret::is_secret_name(name) {
+            peek(&text)
+        } else {
+            text
+        };
+        let shown: String = if shown.chars().count() > 80 {
+            shown.chars().take(79).collect::<String>() + "…"
+        } else {
+            shown
+        };
+        println!("  {name} = {}", dmflow::diagnostic::clean(&shown));
+    }
+    Ok(Category::Ok)
+}
+
+/// `dmflow logout`.
+pub async fn logout(args: ProfileArgs) -> Result<Category, Failure> {
+    let mut session = Session::open(&args.store, args.mock)?;
+    let data = session.read().await?;
+    match session.revoke(&data).await? {
+        Some(status) if (200..300).contains(&status) => {
+            eprintln!("revoked the tokens with the provider")
+        }
+        Some(401) => {
+            eprintln!("the provider no longer knew the token (already expired or revoked)")
+        }
+        Some(status) => eprintln!("warning: the provider answered {status} to the revocation"),
+        None => eprintln!("nothing to revoke with the provider"),
+    }
+    let store = session.store.clone();
+    let deleted = tokio::task::spawn_blocking(move || store.delete())
+        .await
+        .map_err(|e| runtime(e.to_string()))?
+        .map_err(|e| runtime(e.0))?;
+    eprintln!(
+        "{} profile `{}`",
+        if deleted {
+            "deleted the stored tokens of"
+        } else {
+            "nothing was stored for"
+        },
+        session.store.name
+    );
+    Ok(Category::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times() {
+        assert_eq!(relative(30), "in 30 s");
+        assert_eq!(relative(-180), "3 min ago");
+        assert_eq!(relative(36_000 - 60), "in 9 h 59 min");
+    }
+
+    #[test]
+    fn peek_hides_the_token() {
+        let shown = peek("dma.eyJhbGciOiJIUzI1NiJ9.secretpart");
+        assert!(!shown.contains("secretpart"));
+        assert!(shown.starts_with("dma.ey…"));
+    }
+}

@@ -1,0 +1,174 @@
+//! Reading a flow file: size and kind checked, text decoded, YAML parsed, then compiled. Past a
+//! YAML syntax error the steps before the one holding it are still compiled and checked (the
+//! rest of the file cannot be read reliably, and the problem says so).
+
+use super::compile::{Options, compile};
+use super::model::Flow;
+use crate::diagnostic::{Diagnostic, Source};
+use crate::steps::Registry;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Flow files above this size are refused rather than parsed.
+pub const MAX_FLOW_BYTES: u64 = 8 * 1024 * 1024;
+
+/// How many times a YAML syntax error moves the cut one step earlier.
+const MAX_CUTS: usize = 25;
+
+/// Loads and compiles flows.
+#[derive(Clone, Default)]
+pub struct Loader {
+    registry: Registry,
+    external: BTreeSet<String>,
+}
+
+impl Loader {
+    pub fn new() -> Loader {
+        Loader::default()
+    }
+
+    /// Uses these step kinds instead of the built-in ones.
+    pub fn registry(mut self, registry: Registry) -> Loader {
+        self.registry = registry;
+        self
+    }
+
+    /// Names given from outside the flow (`--var`, `--env-file`), defined for every flow.
+    pub fn external(mut self, names: impl IntoIterator<Item = String>) -> Loader {
+        self.external.extend(names);
+        self
+    }
+
+    /// Reads and compiles a flow file; every problem comes back, each with its position.
+    pub fn load(&self, path: &Path) -> Result<Flow, Vec<Diagnostic>> {
+        let source = read(path).map_err(|d| vec![d])?;
+        self.compile_source(&source)
+    }
+
+    /// Compiles a flow from text already read.
+    pub fn compile_source(&self, source: &Arc<Source>) -> Result<Flow, Vec<Diagnostic>> {
+        match self.compile_recovering(source) {
+            (Some(flow), problems) if problems.is_empty() => Ok(flow),
+            (_, problems) => Err(problems),
+        }
+    }
+
+    /// Compiles as much as can be trusted, with all the problems found.
+    pub fn compile_recovering(&self, source: &Arc<Source>) -> (Option<Flow>, Vec<Diagnostic>) {
+        if is_blank(&source.text) {
+            return (
+                None,
+                vec![
+                    Diagnostic::new("the flow file is empty")
+                        .in_file(source)
+                        .help("a flow needs at least `steps:`, a list of steps; see README.md"),
+                ],
+            );
+        }
+        let options = |unreadable| Options {
+            registry: &self.registry,
+            external: &self.external,
+            unreadable,
+        };
+        let err = match crate::yaml::parse_text(&source.text) {
+            Ok(root) => return compile(source, &root, &options("")),
+            Err(err) => err,
+        };
+        let first = crate::yaml::yaml_error(source, &err).help_opt(Some(
+            "the steps after this point were not checked: fix this first".into(),
+        ));
+        let lines: Vec<&str> = source.text.split('\n').collect();
+        let mut cut = enclosing_step_start(&lines, first.pos.map(|p| p.line as usize).unwrap_or(1));
+        for _ in 0..MAX_CUTS {
+            let kept = lines[..cut.saturating_sub(1).min(lines.len())].join("\n");
+            if let Ok(root) = crate::yaml::parse_text(&kept) {
+                let unreadable = lines[cut.saturating_sub(1).min(lines.len())..].join("\n");
+                let (flow, mut problems) = compile(source, &root, &options(&unreadable));
+                problems.retain(|p| p.message != "missing field `steps`");
+                problems.push(first);
+                return (flow.filter(|_| false), problems);
+            }
+            let earlier = enclosing_step_start(&lines, cut.saturating_sub(1));
+            if earlier >= cut {
+                break;
+            }
+            cut = earlier;
+        }
+        (None, vec![first])
+    }
+}
+
+/// Reads and compiles a flow file with the built-in step kinds.
+pub fn load(path: &Path) -> Result<Flow, Vec<Diagnostic>> {
+    Loader::new().load(path)
+}
+
+fn is_blank(text: &str) -> bool {
+    text.lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+}
+
+/// Reads a flow file: a regular file, at most [`MAX_FLOW_BYTES`], UTF-8.
+pub fn read(path: &Path) -> Result<Arc<Source>, Diagnostic> {
+    let name = path.display().to_string();
+    let meta =
+        std::fs::metadata(path).map_err(|e| Diagnostic::new(format!("cannot read {name}: {e}")))?;
+    if meta.is_dir() {
+        return Err(Diagnostic::new(format!(
+            "{name} is a directory, not a flow file"
+        )));
+    }
+    if !meta.is_file() {
+        return Err(Diagnostic::new(format!(
+            "{name} is not a regular file (a device or a pipe?): flows are read from files"
+        )));
+    }
+    if meta.len() > MAX_FLOW_BYTES {
+        return Err(Diagnostic::new(format!(
+            "{name} is {} bytes; flow files are limited to {MAX_FLOW_BYTES} bytes",
+            meta.len()
+        ))
+        .help("split it into several flow files"));
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| Diagnostic::new(format!("cannot read {name}: {e}")))?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Source::new(name, text)),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let source = Source::new(name, lossy);
+            let pos = source.pos_at(at, 1);
+            Err(Diagnostic::new("the file is not UTF-8 text")
+                .at(&source, pos)
+                .label("this byte is not UTF-8")
+                .help("save the flow as UTF-8"))
+        }
+    }
+}
+
+/// The line where the step holding `line` starts (a `- ` item at the indentation of the first
+/// step), so a cut there keeps whole steps only.
+fn enclosing_step_start(lines: &[&str], line: usize) -> usize {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let Some(steps) = lines
+        .iter()
+        .position(|l| l.trim_end() == "steps:" && indent(l) == 0)
+    else {
+        return line;
+    };
+    let Some(item_indent) = lines
+        .iter()
+        .skip(steps + 1)
+        .find(|l| l.trim_start().starts_with("- "))
+        .map(|l| indent(l))
+    else {
+        return line;
+    };
+    (steps + 1..line.min(lines.len()))
+        .rev()
+        .find(|&i| indent(lines[i]) == item_indent && lines[i].trim_start().starts_with("- "))
+        .map(|i| i + 1)
+        .unwrap_or(line)
+}

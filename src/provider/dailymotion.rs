@@ -1,0 +1,58 @@
+//! The Dailymotion Data API, as documented (see `../shared/dailymotion-api.md` and README's
+//! emulator section for sources and what is inferred).
+
+use super::{Pagination, Profile};
+
+pub const DAILYMOTION: Profile = Profile {
+    name: "Dailymotion",
+    hosts: &[
+        "api.dailymotion.com",
+        "www.dailymotion.com",
+        "dailymotion.com",
+        "graphql.api.dailymotion.com",
+        "partner.api.dailymotion.com",
+    ],
+    api_url: "https://api.dailymotion.com",
+    authorize_url: "https://www.dailymotion.com/oauth/authorize",
+    token_url: "https://api.dailymotion.com/oauth/token",
+    logout_path: Some("/logout"),
+    scopes: &[
+        "email",
+        "feed",
+        "manage_analytics",
+        "manage_app_connections",
+        "manage_applications",
+        "manage_claim_rules",
+        "manage_domains",
+        "manage_features",
+        "manage_history",
+        "manage_likes",
+        "manage_player",
+        "manage_players",
+        "manage_playlists",
+        "manage_podcasts",
+        "manage_records",
+        "manage_subscriptions",
+        "manage_subtitles",
+        "manage_user_settings",
+        "manage_videos",
+        "read_insights",
+        "userinfo",
+        "read",
+        "write",
+        "delete",
+    ],
+    key_env: "DM_API_KEY",
+    secret_env: "DM_API_SECRET",
+    user_id_field: Some("uid"),
+    scope_error_words: &["insufficient", "unsufficient", "scope"],
+    error_message_pointer: "/error/message",
+    password_hint: "Dailymotion wants the account's email address as the username",
+    pagination: Pagination {
+        param: "page",
+        more: "has_more",
+        list: "list",
+    },
+    echo_path: "/echo",
+    echo_param: "message",
+};

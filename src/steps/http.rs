@@ -1,0 +1,455 @@
+//! The generic `http` step: a method, a URL with its query, headers, one body (`json`, `form` or
+//! `body`), `auth`, a timeout, redirects, and `paginate:` to follow a list from page to page.
+//! Methods, header names and values, URLs and durations written literally are checked when the
+//! flow is compiled.
+
+use crate::compiled::{Text, ValueTree};
+use crate::diagnostic::{Diagnostic, Pos};
+use crate::provider::Profile;
+use crate::run::compile::CompileCx;
+use crate::run::context::StepCx;
+use crate::run::error::StepError;
+use crate::run::exchange::Exchange;
+use crate::run::http::parse_url;
+use crate::run::http::{Body, Prepared};
+use crate::run::kind::{Action, ActionOutput, StepKind};
+use crate::template::value_to_text;
+use crate::yaml::{Node, Spanned};
+use base64::Engine as _;
+use futures_util::future::BoxFuture;
+use serde::Deserialize;
+use serde_json::Value;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// The `http` step kind.
+pub struct Http;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpDoc {
+    method: Option<Spanned<String>>,
+    url: Spanned<String>,
+    query: Option<Node>,
+    headers: Option<Node>,
+    /// A JSON body (any YAML value).
+    json: Option<Node>,
+    /// An `application/x-www-form-urlencoded` body.
+    form: Option<Node>,
+    /// A raw body.
+    body: Option<Spanned<String>>,
+    auth: Option<Spanned<AuthDoc>>,
+    /// `30s`, `500ms`, `2m`; default 30s.
+    timeout: Option<Spanned<String>>,
+    /// Follow redirects (default true, at most 10).
+    follow_redirects: Option<bool>,
+    paginate: Option<Spanned<PaginateDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthDoc {
+    bearer: Option<Spanned<String>>,
+    basic: Option<BasicDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BasicDoc {
+    username: Spanned<String>,
+    password: Spanned<String>,
+}
+
+/// Page through a list envelope (Dailymotion's: `page`, `has_more`, `list`). Checks and
+/// captures see the last page with the list holding the items of every page fetched.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaginateDoc {
+    /// The query parameter that numbers pages (default: the provider's).
+    param: Option<String>,
+    /// The top-level boolean that says another page exists (default: the provider's).
+    more: Option<String>,
+    /// The top-level array holding each page's items (default: the provider's).
+    list: Option<String>,
+    /// At most this many pages (default 10).
+    max_pages: Option<u32>,
+}
+
+pub const DEFAULT_MAX_PAGES: u32 = 10;
+
+#[derive(Debug)]
+enum Method {
+    Fixed(reqwest::Method),
+    Rendered(Text),
+}
+
+#[derive(Debug)]
+enum BodySpec {
+    Json(ValueTree),
+    Form(Vec<(String, Text)>),
+    Raw(Text),
+}
+
+#[derive(Debug)]
+enum Auth {
+    Bearer(Text),
+    Basic(Text, Text),
+}
+
+#[derive(Debug)]
+struct Paginate {
+    param: Option<String>,
+    more: Option<String>,
+    list: Option<String>,
+    max_pages: u32,
+    pos: Pos,
+}
+
+/// A compiled `http` step.
+#[derive(Debug)]
+struct HttpAction {
+    method: Method,
+    url: Text,
+    query: Vec<(String, ValueTree)>,
+    headers: Vec<(String, Text)>,
+    body: Option<BodySpec>,
+    auth: Option<Auth>,
+    timeout: Option<Text>,
+    follow_redirects: bool,
+    paginate: Option<Paginate>,
+}
+
+fn method_of(text: &str) -> Option<reqwest::Method> {
+    let upper = text.trim().to_ascii_uppercase();
+    reqwest::Method::from_str(&upper).ok()
+}
+
+const METHOD_HELP: &str = "use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS";
+
+impl StepKind for Http {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    fn compile(&self, spec: &Node, _step: Pos, cx: &mut CompileCx<'_>) -> Option<Box<dyn Action>> {
+        let doc: HttpDoc = cx.spec(spec)?;
+        let method = match &doc.method {
+            None => Method::Fixed(reqwest::Method::GET),
+            Some(text) => {
+                let compiled = cx.text(text);
+                match compiled.as_literal() {
+                    Some(literal) => match method_of(literal) {
+                        Some(method) => Method::Fixed(method),
+                        None => {
+                            cx.problem(
+                                Diagnostic::new(format!("`{literal}` is not an HTTP method"))
+                                    .label("not a method")
+                                    .help(METHOD_HELP),
+                                text.pos,
+                            );
+                            Method::Fixed(reqwest::Method::GET)
+                        }
+                    },
+                    None => Method::Rendered(compiled),
+                }
+            }
+        };
+        let url = cx.text(&doc.url);
+        cx.check_url(&url);
+        let mut query = Vec::new();
+        if let Some(node) = &doc.query {
+            for entry in cx.entries(node, "query") {
+                query.push((entry.key.clone(), cx.node(&entry.value)));
+            }
+        }
+        let mut headers = Vec::new();
+        for (name, value, name_pos) in cx.texts(doc.headers.as_ref(), "headers") {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                cx.problem(
+                    Diagnostic::new(format!("`{name}` is not a valid header name"))
+                        .label("not a header name")
+                        .help("header names are letters, digits and `-` (templates are not allowed in names)"),
+                    name_pos,
+                );
+                continue;
+            }
+            if let Some(literal) = value.as_literal()
+                && reqwest::header::HeaderValue::from_str(literal).is_err()
+            {
+                cx.problem(
+                    Diagnostic::new(format!(
+                        "the value of header `{name}` holds a line break or a control character"
+                    ))
+                    .label("not a header value")
+                    .help("header values are one line of text"),
+                    value.pos,
+                );
+            }
+            headers.push((name, value));
+        }
+        let given: Vec<&str> = [
+            doc.json.as_ref().map(|_| "json"),
+            doc.form.as_ref().map(|_| "form"),
+            doc.body.as_ref().map(|_| "body"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if given.len() > 1 {
+            cx.problem(
+                Diagnostic::new(format!(
+                    "a request has one body, this one has {}",
+                    given
+                        .iter()
+                        .map(|g| format!("`{g}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ))
+                .label("this request")
+                .help("choose one of `json`, `form` or `body`"),
+                doc.url.pos,
+            );
+        }
+        let body = if let Some(json) = &doc.json {
+            Some(BodySpec::Json(cx.node(json)))
+        } else if doc.form.is_some() {
+            let fields = cx.texts(doc.form.as_ref(), "form");
+            Some(BodySpec::Form(
+                fields.into_iter().map(|(k, t, _)| (k, t)).collect(),
+            ))
+        } else {
+            doc.body.as_ref().map(|b| BodySpec::Raw(cx.text(b)))
+        };
+        let auth = match &doc.auth {
+            None => None,
+            Some(auth) => match (&auth.value.bearer, &auth.value.basic) {
+                (Some(token), None) => Some(Auth::Bearer(cx.text(token))),
+                (None, Some(basic)) => Some(Auth::Basic(
+                    cx.text(&basic.username),
+                    cx.text(&basic.password),
+                )),
+                _ => {
+                    cx.problem(
+                        Diagnostic::new("`auth:` needs exactly one of `bearer` or `basic`")
+                            .label("this auth")
+                            .help("auth: { bearer: <<ACCESS_TOKEN>> } or auth: { basic: { username: u, password: p } }"),
+                        auth.pos,
+                    );
+                    None
+                }
+            },
+        };
+        let timeout = doc.timeout.as_ref().map(|t| cx.text(t));
+        if let Some(timeout) = &timeout {
+            cx.check_duration(timeout);
+        }
+        let paginate = doc.paginate.as_ref().map(|p| Paginate {
+            param: p.value.param.clone(),
+            more: p.value.more.clone(),
+            list: p.value.list.clone(),
+            max_pages: p.value.max_pages.unwrap_or(DEFAULT_MAX_PAGES).max(1),
+            pos: p.pos,
+        });
+        if let Some(p) = &paginate
+            && (p.param.is_none() || p.more.is_none() || p.list.is_none())
+            && let Some(literal) = url.as_literal()
+            && crate::provider::for_text(literal).is_none()
+        {
+            cx.problem(
+                Diagnostic::new("`paginate:` needs `param`, `more` and `list` for this API")
+                    .label("paginate")
+                    .help("dmflow knows the list envelope of its providers only (Dailymotion's: param: page, more: has_more, list: list)"),
+                p.pos,
+            );
+        }
+        Some(Box::new(HttpAction {
+            method,
+            url,
+            query,
+            headers,
+            body,
+            auth,
+            timeout,
+            follow_redirects: doc.follow_redirects.unwrap_or(true),
+            paginate,
+        }))
+    }
+}
+
+impl HttpAction {
+    /// Renders the request.
+    fn prepare(&self, cx: &StepCx<'_>) -> Result<Prepared, StepError> {
+        let method = match &self.method {
+            Method::Fixed(method) => method.clone(),
+            Method::Rendered(text) => {
+                let rendered = cx.render(text)?;
+                method_of(&rendered).ok_or_else(|| {
+                    StepError::invalid(
+                        format!("`{}` is not an HTTP method", rendered.trim()),
+                        Some(text.pos),
+                        Some(METHOD_HELP),
+                    )
+                })?
+            }
+        };
+        let mut url = parse_url(&cx.render(&self.url)?, self.url.pos)?;
+        if !self.query.is_empty() {
+            let mut pairs = Vec::new();
+            for (key, tree) in &self.query {
+                match cx.render_tree(tree)? {
+                    Value::Null => {}
+                    Value::Array(items) => {
+                        pairs.extend(items.iter().map(|v| (key.clone(), value_to_text(v))))
+                    }
+                    other => pairs.push((key.clone(), value_to_text(&other))),
+                }
+            }
+            url.query_pairs_mut().extend_pairs(pairs);
+        }
+        let mut prepared = Prepared::new(method, url);
+        for (name, text) in &self.headers {
+            let value = cx.render(text)?;
+            if reqwest::header::HeaderValue::from_str(&value).is_err() {
+                return Err(StepError::invalid(
+                    format!(
+                        "the value of header `{name}` holds a line break or a control character"
+                    ),
+                    Some(text.pos),
+                    Some("header values are one line of text"),
+                ));
+            }
+            prepared.headers.push((name.clone(), value));
+        }
+        match &self.auth {
+            Some(Auth::Bearer(token)) => prepared.headers.push((
+                "Authorization".into(),
+                format!("Bearer {}", cx.render(token)?),
+            )),
+            Some(Auth::Basic(user, password)) => {
+                let pair = format!("{}:{}", cx.render(user)?, cx.render(password)?);
+                let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+                prepared
+                    .headers
+                    .push(("Authorization".into(), format!("Basic {encoded}")));
+            }
+            None => {}
+        }
+        prepared.body = match &self.body {
+            None => None,
+            Some(BodySpec::Json(tree)) => Some(Body::json(&cx.render_tree(tree)?)),
+            Some(BodySpec::Form(fields)) => {
+                let mut rendered = Vec::with_capacity(fields.len());
+                for (key, text) in fields {
+                    rendered.push((key.clone(), cx.render(text)?));
+                }
+                Some(Body::form(&rendered))
+            }
+            Some(BodySpec::Raw(text)) => Some(Body::raw(cx.render(text)?)),
+        };
+        if let Some(timeout) = &self.timeout {
+            prepared.timeout = crate::run::duration::parse_at(&cx.render(timeout)?, timeout.pos)?;
+        }
+        prepared.follow_redirects = self.follow_redirects;
+        Ok(prepared)
+    }
+}
+
+impl Action for HttpAction {
+    fn preflight(&self, cx: &StepCx<'_>) -> Result<(), StepError> {
+        crate::run::kind::preflight(self.prepare(cx))
+    }
+
+    fn run<'a, 'b: 'a>(
+        &'a self,
+        cx: &'a mut StepCx<'b>,
+    ) -> BoxFuture<'a, Result<ActionOutput, StepError>> {
+        Box::pin(async move {
+            let prepared = self.prepare(cx)?;
+            match &self.paginate {
+                Some(paginate) => pages(prepared, paginate, cx).await,
+                None => {
+                    cx.send(&prepared).await?;
+                    Ok(ActionOutput::default())
+                }
+            }
+        })
+    }
+}
+
+/// Fetches page 1, 2, ... while the list envelope says there are more, up to `max_pages`;
+/// checks and captures then see the last page with its list holding every page's items.
+async fn pages(
+    first: Prepared,
+    spec: &Paginate,
+    cx: &mut StepCx<'_>,
+) -> Result<ActionOutput, StepError> {
+    let provider: Option<&Profile> = crate::provider::for_url(&first.url);
+    let pick = |own: &Option<String>, default: fn(&Profile) -> &'static str| {
+        own.clone()
+            .or_else(|| provider.map(|p| default(p).to_string()))
+    };
+    let (Some(param), Some(more), Some(list)) = (
+        pick(&spec.param, |p| p.pagination.param),
+        pick(&spec.more, |p| p.pagination.more),
+        pick(&spec.list, |p| p.pagination.list),
+    ) else {
+        return Err(StepError::invalid(
+            "`paginate:` needs `param`, `more` and `list` for this API",
+            Some(spec.pos),
+            Some("dmflow knows the list envelope of its providers only"),
+        ));
+    };
+    let start: u64 = first
+        .url
+        .query_pairs()
+        .find(|(k, _)| *k == param)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(1);
+    let others: Vec<(String, String)> = first
+        .url
+        .query_pairs()
+        .filter(|(k, _)| *k != param)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut output = ActionOutput::default();
+    let mut items: Vec<Value> = Vec::new();
+    let mut last: Option<Arc<Exchange>> = None;
+    let mut request = first;
+    for (fetched, page) in (start..start + u64::from(spec.max_pages)).enumerate() {
+        request
+            .url
+            .query_pairs_mut()
+            .clear()
+            .extend_pairs(&others)
+            .append_pair(&param, &page.to_string());
+        let exchange = cx.send(&request).await?;
+        let response = &exchange.response;
+        let success = (200..300).contains(&response.status);
+        let mut has_more = false;
+        if let Some(Value::Object(object)) = &response.json {
+            if let Some(Value::Array(page_items)) = object.get(&list) {
+                items.extend(page_items.iter().cloned());
+            }
+            has_more = object.get(&more) == Some(&Value::Bool(true));
+        }
+        last = Some(exchange.clone());
+        if !success || !has_more {
+            break;
+        }
+        if fetched + 1 == spec.max_pages as usize {
+            output.notes.push(format!(
+                "stopped after {} pages (max_pages): more remain",
+                spec.max_pages
+            ));
+        }
+    }
+    let mut response = last.map(|exchange| exchange.response.clone());
+    if let Some(merged) = response.as_mut()
+        && let Some(Value::Object(object)) = merged.json.as_mut()
+    {
+        object.insert(list, Value::Array(items));
+        merged.body = Value::Object(object.clone()).to_string();
+    }
+    output.response = response;
+    Ok(output)
+}

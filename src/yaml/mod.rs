@@ -1,0 +1,162 @@
+//! Reading YAML: text → a [`Node`] tree with positions ([`parse`]), and from that tree to typed
+//! values with every problem located ([`de`], [`Spanned`]).
+//!
+//! The first step only knows YAML (syntax, anchors, budgets); the second only knows the shape
+//! the flow format wants. Errors of the first kind are turned into words here, with the
+//! position of the culprit.
+
+pub mod de;
+pub mod node;
+mod raw;
+pub mod spanned;
+
+pub use node::{Entry, Node, NodeKind};
+pub use spanned::Spanned;
+
+use crate::diagnostic::{Diagnostic, Pos, Source};
+use std::sync::Arc;
+
+/// Parses one YAML document into a node tree.
+pub fn parse(source: &Arc<Source>) -> Result<Node, Diagnostic> {
+    parse_text(&source.text).map_err(|e| yaml_error(source, &e))
+}
+
+/// Parses text (not necessarily a whole file) into a node tree.
+pub fn parse_text(text: &str) -> Result<Node, serde_saphyr::Error> {
+    serde_saphyr::from_str_with_options::<raw::RawNode>(text, options())
+        .map(raw::RawNode::into_node)
+}
+
+fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_nodes: 4_000_000,
+            max_events: 8_000_000,
+        },
+    }
+}
+
+/// Turns a YAML error into a diagnostic in the flow's terms.
+pub fn yaml_error(source: &Arc<Source>, err: &serde_saphyr::Error) -> Diagnostic {
+    let raw = err.without_snippet().to_string();
+    let raw = strip_location(raw.trim());
+    let (message, label, help) = humanize(&raw);
+    let diag = Diagnostic::new(message).label(label).help_opt(help);
+    match err.location() {
+        Some(loc) if loc.line() > 0 => {
+            diag.at(source, Pos::new(loc.line() as u32, loc.column() as u32, 1))
+        }
+        _ => diag.in_file(source),
+    }
+}
+
+/// Drops a trailing " at line L, column C" (the position is shown separately).
+fn strip_location(raw: &str) -> String {
+    match raw.rfind(" at line ") {
+        Some(i) if raw[i..].contains(", column ") => raw[..i].to_string(),
+        _ => raw.to_string(),
+    }
+}
+
+/// (message, label, help) for a raw YAML message.
+fn humanize(raw: &str) -> (String, String, Option<String>) {
+    let replacements: &[(&str, &str, &str)] = &[
+        (
+            "unexpected end of input",
+            "the file ends too early",
+            "is a value or closing bracket missing?",
+        ),
+        (
+            "tabs disallowed",
+            "YAML does not allow tabs for indentation",
+            "indent with spaces",
+        ),
+        (
+            "found a tab",
+            "YAML does not allow tabs for indentation",
+            "indent with spaces",
+        ),
+        (
+            "mapping values are not allowed",
+            "a `:` is not allowed here",
+            "quote the value if it contains `: `",
+        ),
+        (
+            "duplicate",
+            "a key appears twice in the same mapping",
+            "remove or rename one of them",
+        ),
+        (
+            "multiple YAML documents",
+            "the file holds several YAML documents",
+            "a flow file is one document: remove the `---` separators (or split the flows into files)",
+        ),
+        (
+            "Nodes",
+            "the file is too large to be a flow (too many YAML values)",
+            "split it into several flow files",
+        ),
+        (
+            "Aliases",
+            "too many YAML aliases (`*name`): is this an alias bomb?",
+            "use fewer anchors and aliases",
+        ),
+        (
+            "Depth",
+            "the YAML nests too deeply (more than 64 levels)",
+            "flatten the structure",
+        ),
+    ];
+    for (needle, message, help) in replacements {
+        if raw.contains(needle) {
+            return (message.to_string(), raw.to_string(), Some(help.to_string()));
+        }
+    }
+    (raw.to_string(), "here".into(), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(text: &str) -> Arc<Source> {
+        Source::new("t.yaml", text)
+    }
+
+    #[test]
+    fn nodes_keep_positions_of_values_and_keys() {
+        let node = parse(&src("a: 1\nlist:\n  - x\n  - { b: \"y\" }\n")).unwrap();
+        let entries = node.as_map().unwrap();
+        assert_eq!(entries[0].key_pos, Pos::new(1, 1, 1));
+        assert_eq!(entries[1].value.as_seq().unwrap()[0].pos.line, 3);
+        let inner = &entries[1].value.as_seq().unwrap()[1];
+        assert_eq!(inner.get("b").unwrap().pos, Pos::new(4, 10, 3));
+    }
+
+    #[test]
+    fn hostile_inputs_are_refused_in_words() {
+        let deep = "a: ".to_string() + &"[".repeat(5000);
+        for text in [
+            "a: [",
+            "\u{0}\u{1}",
+            &deep,
+            "a: 1\n---\nb: 2\n",
+            "a: &x [1]\nb: *y\n",
+            "x: 1\nx: 2\n",
+        ] {
+            let err = parse(&src(text)).unwrap_err();
+            assert!(!err.message.is_empty(), "{text:?}");
+        }
+        let multi = parse(&src("a: 1\n---\nb: 2\n")).unwrap_err();
+        assert!(
+            multi.message.contains("several YAML documents"),
+            "{multi:?}"
+        );
+    }
+
+    #[test]
+    fn non_finite_numbers_are_refused() {
+        assert!(parse(&src("n: 1e400\n")).is_err());
+    }
+}
