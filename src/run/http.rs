@@ -115,10 +115,23 @@ impl HostRewrite {
 #[error("{0}")]
 pub struct NetError(pub String);
 
-/// The HTTP clients of the process: one through the environment's proxies, one direct (for
-/// loopback), each built the first time it is needed. Cheap to clone.
+/// How the process's HTTP clients reach servers (the command line's TLS and proxy options).
+#[derive(Debug, Clone, Default)]
+pub struct ClientConfig {
+    /// Send everything that is not loopback through this proxy (`--proxy`); by default the
+    /// environment's proxies (`HTTPS_PROXY`, `NO_PROXY`...) are used.
+    pub proxy: Option<String>,
+    /// Trust the certificates of this PEM file besides the system's (`--cacert`).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Accept any certificate (`--insecure`).
+    pub insecure: bool,
+}
+
+/// The HTTP clients of the process: one through the proxies, one direct (for loopback), each
+/// built the first time it is needed. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Client {
+    config: Arc<ClientConfig>,
     proxied: Arc<OnceLock<reqwest::Client>>,
     direct: Arc<OnceLock<reqwest::Client>>,
 }
@@ -126,6 +139,13 @@ pub struct Client {
 impl Client {
     pub fn new() -> Client {
         Client::default()
+    }
+
+    pub fn with_config(config: ClientConfig) -> Client {
+        Client {
+            config: Arc::new(config),
+            ..Client::default()
+        }
     }
 
     fn get(&self, direct: bool) -> Result<&reqwest::Client, NetError> {
@@ -137,8 +157,26 @@ impl Client {
             .user_agent(concat!("dmflow/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none());
+        let config = &self.config;
         if direct {
             builder = builder.no_proxy();
+        } else if let Some(proxy) = &config.proxy {
+            let proxy = reqwest::Proxy::all(proxy)
+                .map_err(|e| NetError(format!("--proxy {proxy}: {e}")))?;
+            builder = builder.proxy(proxy);
+        }
+        if let Some(file) = &config.ca_file {
+            let pem = std::fs::read(file)
+                .map_err(|e| NetError(format!("cannot read {}: {e}", file.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                NetError(format!("{} holds no PEM certificate: {e}", file.display()))
+            })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if config.insecure {
+            builder = builder.tls_danger_accept_invalid_certs(true);
         }
         let client = builder
             .build()
