@@ -75,6 +75,8 @@ pub struct Terminal {
     out: Mutex<Box<dyn Write + Send>>,
     /// Writing to a real terminal: spinners are allowed.
     interactive: bool,
+    /// How many flows are running inside each other (a sub-flow's lines are indented).
+    depth: std::sync::atomic::AtomicUsize,
     spinner: Mutex<Option<indicatif::ProgressBar>>,
 }
 
@@ -91,6 +93,7 @@ impl Terminal {
             redactor,
             out: Mutex::new(out),
             interactive: false,
+            depth: Default::default(),
             spinner: Mutex::new(None),
         }
     }
@@ -103,6 +106,12 @@ impl Terminal {
 
     fn write(&self, text: &str) {
         let masked = self.redactor.mask(text);
+        let depth = self.depth.load(std::sync::atomic::Ordering::Relaxed);
+        let masked = if depth > 1 {
+            indent(&masked, &"  ".repeat(depth - 1))
+        } else {
+            masked
+        };
         let spinner = self.spinner.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         let mut emit = || {
@@ -151,6 +160,21 @@ impl Terminal {
                 self.paint.yellow(&status_text)
             };
             line.push_str(&format!("  {painted}"));
+        } else if let Some(reason) = &result.skipped {
+            line.push_str(&format!(
+                "  {}",
+                self.paint.dim(&format!("skipped ({reason})"))
+            ));
+        } else if !result.iterations.is_empty() {
+            let count = result.iterations.len();
+            line.push_str(&format!(
+                "  {}",
+                self.paint.dim(&format!(
+                    "{} × {count} item{}",
+                    result.kind,
+                    if count == 1 { "" } else { "s" }
+                ))
+            ));
         } else {
             line.push_str(&format!("  {}", self.paint.dim(result.kind)));
         }
@@ -260,11 +284,20 @@ impl Terminal {
 
 impl Observer for Terminal {
     fn flow_started(&self, flow: &Flow) {
+        let nested = self.depth.load(std::sync::atomic::Ordering::Relaxed) > 0;
         self.write(&format!(
-            "{} {}\n",
+            "{}{} {}\n",
+            if nested { "  ↳ " } else { "" },
             self.paint.bold(&flow.name),
             self.paint.dim(&flow.source.name)
         ));
+        self.depth
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn flow_ended(&self, _flow: &Flow, _result: &FlowResult) {
+        self.depth
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn note(&self, _flow: &Flow, note: &str) {
@@ -285,6 +318,30 @@ impl Observer for Terminal {
         *self.spinner.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
     }
 
+    fn progress(&self, _flow: &Flow, label: &str, done: u64, total: Option<u64>) {
+        if !self.interactive {
+            return;
+        }
+        let mut slot = self.spinner.lock().unwrap_or_else(|e| e.into_inner());
+        let bar = slot.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::new(total.unwrap_or(0));
+            let template = "    {msg}  {bytes}/{total_bytes}  {bytes_per_sec}  {wide_bar}  {eta}";
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                bar.set_style(style);
+            }
+            bar.set_message(self.redactor.mask(label));
+            bar
+        });
+        if let Some(total) = total {
+            bar.set_length(total);
+        }
+        bar.set_position(done);
+    }
+
+    fn progress_finished(&self, flow: &Flow) {
+        self.wait_finished(flow);
+    }
+
     fn wait_finished(&self, _flow: &Flow) {
         if let Some(bar) = self
             .spinner
@@ -297,6 +354,13 @@ impl Observer for Terminal {
     }
 
     fn step_finished(&self, flow: &Flow, step: Option<&Step>, result: &StepResult) {
+        self.write(&self.step_text(flow, step, result));
+    }
+}
+
+impl Terminal {
+    /// A step's lines: its line, notes, failures and error, then its loop's items.
+    fn step_text(&self, flow: &Flow, step: Option<&Step>, result: &StepResult) -> String {
         let mut text = self.step_line(result);
         for note in &result.notes {
             text.push_str(&format!("    {} {note}\n", self.paint.dim("·")));
@@ -332,7 +396,10 @@ impl Observer for Terminal {
         if let Some(error) = &result.error {
             text.push_str(&self.error_text(flow, error, Some(&result.name)));
         }
-        self.write(&text);
+        for item in &result.iterations {
+            text.push_str(&indent(&self.step_text(flow, step, item), "  "));
+        }
+        text
     }
 }
 
