@@ -58,8 +58,8 @@ fn test_all_flows_with_a_junit_report_and_clean_snapshots() {
         .sum();
     assert_eq!(
         xml.matches("<testcase ").count(),
-        steps,
-        "one case per step:\n{xml}"
+        steps + flows().len(),
+        "one case per step, and one per flow for its snapshot:\n{xml}"
     );
     assert!(xml.contains(r#"failures="0""#), "{xml}");
     let profile: serde_json::Value = serde_json::from_str(
@@ -292,8 +292,8 @@ fn flows_run_after_the_flows_that_provide_their_inputs() {
         .collect();
     assert_eq!(
         names,
-        ["login", "videos", "me"],
-        "login provides ACCESS_TOKEN and USER_ID"
+        ["login", "me", "videos"],
+        "videos takes USER_ID from me, the nearest flow that outputs it; me its token from login"
     );
     assert!(String::from_utf8_lossy(&output.stderr).contains("running in this order"));
 }
