@@ -17,7 +17,9 @@ pub fn completions(args: CompletionsArgs) -> Result<Category, Failure> {
 
 /// Prints the main page or one command's page, or writes every page into a directory.
 pub fn man(args: ManArgs) -> Result<Category, Failure> {
-    let command = Cli::command();
+    let mut command = Cli::command();
+    // Built, the commands carry the global options (--color, --quiet) on their own pages.
+    command.build();
     if let Some(dir) = &args.dir {
         std::fs::create_dir_all(dir).map_err(|e| {
             Failure::new(
