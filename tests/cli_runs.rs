@@ -4,24 +4,8 @@
 
 mod common;
 
-use common::{dmflow, passes, write_flow};
+use common::{dmflow, flow_files, passes, repo, write_flow};
 use serde_json::Value;
-use std::path::PathBuf;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn flow_files() -> Vec<String> {
-    let mut flows: Vec<String> = std::fs::read_dir(repo().join("flows"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .map(|p| format!("flows/{}", p.file_name().unwrap().to_string_lossy()))
-        .collect();
-    flows.sort();
-    flows
-}
 
 fn stdout_json(output: &std::process::Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
@@ -193,71 +177,6 @@ fn repeat_takes_a_rotated_refresh_token_from_the_flow_itself_with_statistics() {
         );
     }
     assert_eq!(repeat[1]["file"], "flows/refresh.yaml");
-}
-
-#[test]
-fn a_snapshot_mismatch_fails_the_exit_code_the_reports_and_the_terminal() {
-    let dir = tempfile::tempdir().unwrap();
-    let snaps = dir.path().join("snaps");
-    let run = |extra: &[&str]| {
-        dmflow(dir.path())
-            .current_dir(repo())
-            .env_remove("CI")
-            .args(["test", "--mock", "--snapshots", snaps.to_str().unwrap()])
-            .args(extra)
-            .arg("flows/password.yaml")
-            .output()
-            .unwrap()
-    };
-    assert!(run(&[]).status.success());
-    let snap = snaps.join("password.snap");
-    let text = std::fs::read_to_string(&snap).unwrap();
-    std::fs::write(
-        &snap,
-        text.replace("\"expires_in\": 36000", "\"expires_in\": 3600"),
-    )
-    .unwrap();
-    let junit = dir.path().join("junit.xml");
-    let report = dir.path().join("report.json");
-    let output = run(&[
-        "--json",
-        "--report",
-        &format!("junit={}", junit.display()),
-        "--report",
-        &format!("json={}", report.display()),
-    ]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let diff_lines = "-  \"expires_in\": 3600,\n+  \"expires_in\": 36000,";
-    let doc = stdout_json(&output);
-    assert_eq!(doc["ok"], false);
-    assert_eq!(doc["exit_code"], 1);
-    assert_eq!(doc["flows"][0]["outcome"], "failed");
-    assert_eq!(doc["flows"][0]["snapshot"]["outcome"], "differs");
-    assert!(
-        doc["flows"][0]["snapshot"]["diff"]
-            .as_str()
-            .unwrap()
-            .contains(diff_lines)
-    );
-    let file: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert_eq!(
-        (file["ok"].clone(), file["exit_code"].clone()),
-        (Value::Bool(false), 1.into())
-    );
-    let xml = std::fs::read_to_string(&junit).unwrap();
-    let failure = xml
-        .split("<failure")
-        .nth(1)
-        .unwrap_or_else(|| panic!("a failing case:\n{xml}"));
-    assert!(failure.contains(r#"type="snapshot""#), "{xml}");
-    assert!(
-        failure.contains("-  &quot;expires_in&quot;: 3600,\n+  &quot;expires_in&quot;: 36000,"),
-        "the diff in the failure:\n{xml}"
-    );
-    let err = stderr(&output);
-    assert!(err.contains("✗ snapshot of password"), "{err}");
-    assert!(err.contains(diff_lines), "{err}");
-    assert!(err.contains("1 flow: 0 passed, 1 failed"), "{err}");
 }
 
 #[test]

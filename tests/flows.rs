@@ -6,23 +6,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The flow files, relative to the repository (as the snapshot headers name them).
-fn flow_files() -> Vec<String> {
-    let mut flows: Vec<String> = std::fs::read_dir(repo().join("flows"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .map(|p| format!("flows/{}", p.file_name().unwrap().to_string_lossy()))
-        .collect();
-    flows.sort();
-    flows
-}
+use common::{flow_files, repo};
 
 #[test]
 fn every_flow_matches_its_snapshot() {
