@@ -64,7 +64,7 @@ pub enum Command {
     Run(RunArgs),
     /// Run flows and compare their redacted transcripts with stored snapshots.
     #[command(
-        after_help = "A missing snapshot is written, except under CI=true where it fails.\nExamples:\n  dmflow test --mock flows/*.yaml\n  dmflow test --mock --update flows/me.yaml\n  dmflow test --mock flows/*.yaml --report junit=out.xml"
+        after_help = format!("A differing snapshot fails its flow (✗ and a diff, exit 1, \"ok\": false in --json, a failing\n`snapshot` case in JUnit). A missing snapshot is written, except under CI=true where it fails.\n\nExamples:\n  dmflow test --mock flows/*.yaml\n  dmflow test --mock --update flows/me.yaml\n  dmflow test --mock --shard 2/3 flows/*.yaml --report junit=out.xml\n\n{}", dmflow::exit::HELP)
     )]
     Test(TestArgs),
     /// Validate flows without sending anything: YAML, fields, templates and variables.
@@ -152,7 +152,8 @@ pub struct NetArgs {
     #[arg(long)]
     pub insecure: bool,
     /// Send every request that is not loopback through this HTTP(S) proxy, e.g.
-    /// http://proxy.corp:3128 (default: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, minus NO_PROXY).
+    /// http://proxy.corp:3128, NO_PROXY notwithstanding (default: HTTPS_PROXY, HTTP_PROXY or
+    /// ALL_PROXY, except for the hosts in NO_PROXY).
     #[arg(long, value_name = "URL", value_parser = parse_proxy)]
     pub proxy: Option<String>,
 }
@@ -204,7 +205,8 @@ pub struct VarArgs {
 /// What `run` and `test` share: which flows, how to run them, where results go.
 #[derive(Debug, Args)]
 pub struct RunCommon {
-    /// Flow files. A flow that needs an input another listed flow outputs runs after it;
+    /// Flow files. A flow takes each input another listed flow outputs from one provider (the
+    /// nearest flow listed before it that outputs it, else after it) and runs after it;
     /// otherwise the order given is kept.
     #[arg(required = true, value_name = "FLOW")]
     pub flows: Vec<PathBuf>,
