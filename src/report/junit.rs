@@ -1,15 +1,17 @@
 //! `--report junit=PATH`: one test suite per flow, one test case per step (with the failure
-//! messages), through quick-junit. A snapshot mismatch adds a failing `snapshot` case.
+//! messages), through quick-junit. Under `dmflow test` each flow also has a `snapshot` case,
+//! failing with the diff when the transcript differs.
 
 use crate::run::result::{FlowResult, Outcome, StepResult};
 use crate::secret::Redactor;
-use indexmap::IndexMap;
+use crate::snapshot::Outcome as Snapshot;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
+/// The report; `verdicts` are `dmflow test`'s snapshot verdicts by result (empty for `run`).
 pub fn render(
     results: &[FlowResult],
     redactor: &Redactor,
-    extra_failures: &IndexMap<String, String>,
+    verdicts: &[Option<Snapshot>],
 ) -> Result<String, crate::Error> {
     let mut report = Report::new("dmflow");
     for (index, result) in results.iter().enumerate() {
@@ -38,10 +40,21 @@ pub fn render(
             case.set_classname(result.file.clone());
             suite.add_test_case(case);
         }
-        if let Some(message) = extra_failures.get(&result.name) {
-            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            status.set_message(message.clone());
-            status.set_type("snapshot");
+        if let Some(verdict) = verdicts.get(index).and_then(Option::as_ref) {
+            let status = match verdict.message() {
+                None => TestCaseStatus::success(),
+                Some(message) => {
+                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    status.set_message(redactor.mask(&message));
+                    status.set_type("snapshot");
+                    let description = match verdict.diff() {
+                        Some(diff) => format!("{message}\n--- snapshot\n+++ this run\n{diff}"),
+                        None => message,
+                    };
+                    status.set_description(redactor.mask(&description));
+                    status
+                }
+            };
             let mut case = TestCase::new("snapshot", status);
             case.set_classname(result.file.clone());
             suite.add_test_case(case);

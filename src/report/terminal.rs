@@ -1,6 +1,7 @@
 //! Live progress for a person: a header per flow, one line per step (name, method, URL,
-//! status, time), failures and errors under it with `file:line:col`, and a summary, written to
-//! the writer it is given (the command line gives stderr). Colour only when asked. Everything
+//! status, time), the API's own error message, failures and errors under it with
+//! `file:line:col`, snapshot verdicts and a summary, written to the writer it is given (the
+//! command line gives stderr). Colour only when asked; notes hidden when quiet. Everything
 //! passes through the redactor.
 
 use crate::diagnostic::{Diagnostic, render};
@@ -10,6 +11,7 @@ use crate::run::http::report_duration;
 use crate::run::observer::Observer;
 use crate::run::result::{FlowResult, Outcome, StepResult};
 use crate::secret::Redactor;
+use crate::snapshot::Outcome as Snapshot;
 use std::io::Write;
 use std::sync::Mutex;
 
@@ -77,6 +79,8 @@ pub struct Terminal {
     interactive: bool,
     /// How many flows are running inside each other (a sub-flow's lines are indented).
     depth: std::sync::atomic::AtomicUsize,
+    /// `--quiet`: notes are not shown.
+    quiet: bool,
     spinner: Mutex<Option<indicatif::ProgressBar>>,
 }
 
@@ -94,8 +98,15 @@ impl Terminal {
             out: Mutex::new(out),
             interactive: false,
             depth: Default::default(),
+            quiet: false,
             spinner: Mutex::new(None),
         }
+    }
+
+    /// Whether notes (information, not problems) are left out.
+    pub fn quiet(mut self, yes: bool) -> Terminal {
+        self.quiet = yes;
+        self
     }
 
     /// Whether `out` is a terminal a spinner may draw on.
@@ -124,9 +135,56 @@ impl Terminal {
         }
     }
 
-    /// A line of information (order of flows, a snapshot written, timings).
+    /// A line of information (order of flows, a snapshot written); not when quiet.
     pub fn note(&self, text: &str) {
+        if !self.quiet {
+            self.notice(text);
+        }
+    }
+
+    /// A line of information that belongs to the summary (timings): shown even when quiet.
+    pub fn notice(&self, text: &str) {
         self.write(&format!("{} {text}\n", self.paint.dim("note:")));
+    }
+
+    /// A warning, shown even when quiet.
+    pub fn warning(&self, text: &str) {
+        self.write(&format!("{} {text}\n", self.paint.yellow("warning:")));
+    }
+
+    /// A flow's snapshot verdict: a note when one was written, the diff when it differs.
+    pub fn snapshot(&self, flow: &str, verdict: &Snapshot) {
+        let failed = |what: &str| {
+            format!(
+                "{} {} {what}\n",
+                self.paint.red("✗"),
+                self.paint.bold(&format!("snapshot of {flow}"))
+            )
+        };
+        match verdict {
+            Snapshot::Matched(_) => {}
+            Snapshot::Written(path) => self.note(&format!("wrote the snapshot {}", path.display())),
+            Snapshot::Differs { path, diff } => {
+                let mut text = failed(&format!(
+                    "{} differs from this run (- snapshot, + this run):",
+                    path.display()
+                ));
+                for line in diff.lines() {
+                    let painted = match line.as_bytes().first() {
+                        Some(b'-') => self.paint.red(line),
+                        Some(b'+') => self.paint.green(line),
+                        Some(b'@') => self.paint.dim(line),
+                        _ => line.to_string(),
+                    };
+                    text.push_str(&format!("{painted}\n"));
+                }
+                self.write(&text);
+            }
+            Snapshot::Missing(path) => self.write(&failed(&format!(
+                "no snapshot at {} (CI=true: not writing it; run dmflow test --update)",
+                path.display()
+            ))),
+        }
     }
 
     /// Text printed as it is (after masking): a finished flow's buffered output, a diff.
@@ -229,9 +287,15 @@ impl Terminal {
         indent(&render(&diag, self.paint.0), "    ")
     }
 
-    /// The closing summary of a run.
-    pub fn summary(&self, results: &[FlowResult]) {
-        let count = |o: Outcome| results.iter().filter(|r| r.outcome() == o).count();
+    /// The closing summary of a run; `verdicts` are the snapshot verdicts of `dmflow test`, by
+    /// result (a flow whose snapshot failed counts as failed).
+    pub fn summary(&self, results: &[FlowResult], verdicts: &[Option<Snapshot>]) {
+        let outcomes: Vec<Outcome> = results
+            .iter()
+            .enumerate()
+            .map(|(i, r)| crate::snapshot::outcome(r, verdicts.get(i).and_then(Option::as_ref)))
+            .collect();
+        let count = |o: Outcome| outcomes.iter().filter(|x| **x == o).count();
         let steps: usize = results.iter().map(|r| r.steps.len()).sum();
         let total: std::time::Duration = results.iter().map(|r| r.duration).sum();
         let (passed, failed, errored) = (
@@ -365,6 +429,13 @@ impl Terminal {
         for note in &result.notes {
             text.push_str(&format!("    {} {note}\n", self.paint.dim("·")));
         }
+        if let Some((who, message)) = api_message(result) {
+            text.push_str(&format!(
+                "      {} {}\n",
+                self.paint.yellow(&format!("{who} said:")),
+                crate::diagnostic::clean(&message)
+            ));
+        }
         if self.verbose {
             text.push_str(&self.verbose_exchanges(result));
             for (name, value) in &result.saved {
@@ -401,6 +472,44 @@ impl Terminal {
         }
         text
     }
+}
+
+/// JSON pointers where APIs without a provider profile usually put an error's message.
+const USUAL_ERROR_MESSAGES: &[&str] =
+    &["/error/message", "/error_description", "/message", "/error"];
+
+/// The API's own message for a step that did not pass on an error status (Dailymotion's
+/// `{"error": {"message": ...}}`, OAuth's `error_description`...), with who said it, unless the
+/// step's error already quotes it. Raw: the caller masks and cleans it.
+pub fn api_message(result: &StepResult) -> Option<(String, String)> {
+    if result.outcome() == Outcome::Passed {
+        return None;
+    }
+    let exchange = result.exchanges.last()?;
+    if exchange.response.status < 400 {
+        return None;
+    }
+    let json = exchange.response.json.as_ref()?;
+    let provider = crate::provider::for_text(&exchange.request.url);
+    let message = provider
+        .map(|p| p.error_message_pointer)
+        .into_iter()
+        .chain(USUAL_ERROR_MESSAGES.iter().copied())
+        .find_map(|pointer| {
+            json.pointer(pointer)?
+                .as_str()
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+        })?;
+    if result
+        .error
+        .as_ref()
+        .is_some_and(|e| e.message().contains(message))
+    {
+        return None;
+    }
+    let who = provider.map(|p| p.name).unwrap_or("the server");
+    Some((who.to_string(), message.to_string()))
 }
 
 fn clip(text: &str) -> String {

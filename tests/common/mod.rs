@@ -53,6 +53,28 @@ pub fn snapshot_settings() -> insta::Settings {
     settings
 }
 
+/// The repository's root.
+pub fn repo() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The files of `flows/`, sorted, relative to the repository (`flows/login.yaml`...).
+pub fn flow_files() -> Vec<String> {
+    let mut flows: Vec<String> = std::fs::read_dir(repo().join("flows"))
+        .expect("flows/ is there")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| {
+            format!(
+                "flows/{}",
+                p.file_name().unwrap_or_default().to_string_lossy()
+            )
+        })
+        .collect();
+    flows.sort();
+    flows
+}
+
 /// Writes a flow file into `dir` and returns its path.
 pub fn write_flow(dir: &std::path::Path, name: &str, yaml: &str) -> std::path::PathBuf {
     let path = dir.join(name);
