@@ -99,6 +99,24 @@ pub enum Command {
         after_help = "Examples:\n  dmflow man | man -l -\n  dmflow man run | man -l -\n  dmflow man --dir /usr/local/share/man/man1   # dmflow.1 and one page per command"
     )]
     Man(ManArgs),
+    /// Print the JSON Schema of flow files on stdout, for editors and validators.
+    #[command(
+        after_help = "Flow files point editors at it with a first line such as\n  # yaml-language-server: $schema=../schemas/flow.schema.json\n\nExamples:\n  dmflow schema > schemas/flow.schema.json\n  dmflow schema | jq '.[\"$defs\"].Step.properties | keys'"
+    )]
+    Schema,
+    /// Start a project: a sign-in flow, a flow that uses it, the schema, .env.example and
+    /// .gitignore entries. Existing files are left alone.
+    #[command(
+        after_help = "Examples:\n  dmflow init my-project && cd my-project && dmflow run --mock flows/me.yaml\n  dmflow init            # in the current directory"
+    )]
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct InitArgs {
+    /// The project directory (created if needed; default: the current directory).
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args, Clone)]

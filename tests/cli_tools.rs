@@ -262,3 +262,52 @@ fn insecure_warns_even_when_quiet() {
         "{err}"
     );
 }
+
+#[test]
+fn init_scaffolds_a_project_that_runs_and_never_overwrites() {
+    let state = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let project = root.path().join("my project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join(".gitignore"), "target\n.env").unwrap();
+    passes(dmflow(state.path()).arg("init").arg(&project));
+    for file in [
+        "flows/login.yaml",
+        "flows/me.yaml",
+        "schemas/flow.schema.json",
+        ".env.example",
+    ] {
+        assert!(project.join(file).is_file(), "{file} is written");
+    }
+    let gitignore = std::fs::read_to_string(project.join(".gitignore")).unwrap();
+    assert!(gitignore.starts_with("target\n.env\n"), "{gitignore}");
+    assert_eq!(gitignore.matches(".env\n").count(), 1, "{gitignore}");
+    for line in [".env.*", "!.env.example", "*.tokens"] {
+        assert!(
+            gitignore.lines().any(|l| l == line),
+            "{line} in {gitignore}"
+        );
+    }
+    let schema = std::fs::read_to_string(project.join("schemas/flow.schema.json")).unwrap();
+    let generated = passes(dmflow(state.path()).arg("schema")).stdout;
+    assert_eq!(schema.as_bytes(), generated.as_slice());
+    // The scaffold runs on the emulator as it is.
+    passes(dmflow(state.path()).current_dir(&project).args([
+        "run",
+        "--mock",
+        "flows/login.yaml",
+        "flows/me.yaml",
+    ]));
+    // A second init keeps the user's edits and adds nothing twice.
+    std::fs::write(project.join("flows/me.yaml"), "# mine\n").unwrap();
+    let again = passes(dmflow(state.path()).arg("init").arg(&project));
+    assert!(stderr(&again).contains("exists, left alone"));
+    assert_eq!(
+        std::fs::read_to_string(project.join("flows/me.yaml")).unwrap(),
+        "# mine\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.join(".gitignore")).unwrap(),
+        gitignore
+    );
+}

@@ -91,7 +91,7 @@ fn render(command: clap::Command) -> Result<Vec<u8>, Failure> {
     Ok(out)
 }
 
-fn write_stdout(bytes: &[u8]) -> Result<Category, Failure> {
+pub(super) fn write_stdout(bytes: &[u8]) -> Result<Category, Failure> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Ok(()) => Ok(Category::Ok),

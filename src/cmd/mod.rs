@@ -4,11 +4,13 @@
 
 mod check;
 mod execute;
+mod init;
 mod manual;
 mod mock;
 mod net;
 mod plan;
 mod run;
+mod schema;
 mod setup;
 mod test;
 mod tokens;
@@ -110,6 +112,8 @@ pub fn main(cli: Cli) -> Category {
         Command::Logout(args) => runtime.block_on(tokens::logout(args)),
         Command::Completions(args) => manual::completions(args),
         Command::Man(args) => manual::man(args),
+        Command::Schema => schema::command(),
+        Command::Init(args) => init::command(args),
     };
     outcome.unwrap_or_else(|failure| {
         if json {

@@ -6,6 +6,7 @@ pub mod compile;
 pub mod load;
 pub mod model;
 pub mod redact;
+pub mod shape;
 pub mod step;
 
 pub use load::{Loader, load};

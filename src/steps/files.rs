@@ -41,6 +41,52 @@ pub enum FieldValue {
 
 const FILE_FIELDS: &[&str] = &["file", "filename", "content_type"];
 
+/// `multipart:` in the schema: text fields and file parts.
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+#[schemars(rename = "MultipartField")]
+pub enum MultipartShape {
+    Text(crate::flow::shape::ScalarShape),
+    File(FilePartShape),
+}
+
+/// A file part: `{ file: video.mp4, filename: clip.mp4, content_type: video/mp4 }`.
+#[derive(schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+#[schemars(rename = "FilePart")]
+pub struct FilePartShape {
+    /// The file to send, relative to the flow file (streamed, never held whole).
+    file: String,
+    /// The file name the server sees (default: the file's own).
+    filename: Option<String>,
+    /// Default: guessed from the file name's extension.
+    content_type: Option<String>,
+}
+
+/// `body:` in the schema: raw text, or a file.
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+#[schemars(rename = "Body")]
+pub enum BodyShape {
+    Text(String),
+    File(FileBodyShape),
+}
+
+/// `body: { file: video.mp4, content_type: video/mp4 }`.
+#[derive(schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+#[schemars(rename = "FileBody")]
+pub struct FileBodyShape {
+    /// The file to send, relative to the flow file (streamed, never held whole).
+    file: String,
+    /// Default: guessed from the file name's extension.
+    content_type: Option<String>,
+}
+
 /// `{ file: path, filename, content_type }`: the texts, the file checked when written literally.
 fn file_fields(
     node: &Node,

@@ -3,9 +3,10 @@
 //! Methods, header names and values, URLs and durations written literally are checked when the
 //! flow is compiled.
 
-use super::files::{self, FileBody};
+use super::files::{self, BodyShape, FileBody, MultipartShape};
 use crate::compiled::{Text, ValueTree};
 use crate::diagnostic::{Diagnostic, Pos};
+use crate::flow::shape::ScalarMap;
 use crate::provider::Profile;
 use crate::run::body::Body;
 use crate::run::compile::CompileCx;
@@ -27,40 +28,55 @@ use std::sync::Arc;
 /// The `http` step kind.
 pub struct Http;
 
-#[derive(Debug, Deserialize)]
+/// An HTTP request: any endpoint, any method, with checks and saved values.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Http")]
 struct HttpDoc {
+    /// GET (default), POST, PUT, PATCH, DELETE, HEAD or OPTIONS.
     method: Option<Spanned<String>>,
+    /// The URL: `<<api>>/video/<<VIDEO_ID>>`.
     url: Spanned<String>,
+    /// Query parameters, added to the URL's own.
+    #[schemars(with = "Option<ScalarMap>")]
     query: Option<Node>,
+    /// Request headers.
+    #[schemars(with = "Option<ScalarMap>")]
     headers: Option<Node>,
     /// A JSON body (any YAML value).
     json: Option<Node>,
     /// An `application/x-www-form-urlencoded` body.
+    #[schemars(with = "Option<ScalarMap>")]
     form: Option<Node>,
     /// A `multipart/form-data` body: text fields and `{ file, filename, content_type }` files.
+    #[schemars(with = "Option<std::collections::BTreeMap<String, MultipartShape>>")]
     multipart: Option<Node>,
     /// A raw body, or `{ file, content_type }` to send a file.
+    #[schemars(with = "Option<BodyShape>")]
     body: Option<Node>,
     /// Write a successful response's body to this file (streamed) instead of keeping it.
     save_body_to: Option<Spanned<String>>,
+    /// `{ bearer: <<ACCESS_TOKEN>> }` or `{ basic: { username, password } }`.
     auth: Option<Spanned<AuthDoc>>,
     /// `30s`, `500ms`, `2m`; default 30s.
     timeout: Option<Spanned<String>>,
     /// Follow redirects (default true, at most 10).
     follow_redirects: Option<bool>,
+    /// Follow `has_more` from page to page, merging the lists.
     paginate: Option<Spanned<PaginateDoc>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Auth")]
 struct AuthDoc {
     bearer: Option<Spanned<String>>,
     basic: Option<BasicDoc>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "BasicAuth")]
 struct BasicDoc {
     username: Spanned<String>,
     password: Spanned<String>,
@@ -68,8 +84,9 @@ struct BasicDoc {
 
 /// Page through a list envelope (Dailymotion's: `page`, `has_more`, `list`). Checks and
 /// captures see the last page with the list holding the items of every page fetched.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Paginate")]
 struct PaginateDoc {
     /// The query parameter that numbers pages (default: the provider's).
     param: Option<String>,
@@ -137,6 +154,10 @@ const METHOD_HELP: &str = "use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS";
 impl StepKind for Http {
     fn name(&self) -> &'static str {
         "http"
+    }
+
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<HttpDoc>()
     }
 
     fn compile(&self, spec: &Node, _step: Pos, cx: &mut CompileCx<'_>) -> Option<Box<dyn Action>> {

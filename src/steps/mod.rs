@@ -43,6 +43,11 @@ impl Registry {
         self.kinds.iter().copied().find(|k| k.name() == name)
     }
 
+    /// The kinds, in the order they were added.
+    pub fn kinds(&self) -> impl Iterator<Item = &'static dyn StepKind> + '_ {
+        self.kinds.iter().copied()
+    }
+
     pub fn names(&self) -> Vec<&'static str> {
         self.kinds.iter().map(|k| k.name()).collect()
     }
