@@ -6,9 +6,7 @@
 //! `reset`, and `app` (the demo app and user).
 
 use super::ledger::Event;
-use super::state::{
-    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URI, Emulator, FailRule, now,
-};
+use super::state::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URI, Emulator, FailRule};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -205,20 +203,21 @@ pub async fn fail_next_token(State(emu): State<Arc<Emulator>>, uri: Uri, body: B
 pub async fn expire_tokens(State(emu): State<Arc<Emulator>>, uri: Uri, body: Bytes) -> Response {
     let pairs = params(&uri, &body);
     let kind = first(&pairs, "kind").unwrap_or("access");
-    let before = now() + 1;
+    let before_us = super::ids::now_us();
     let events = match kind {
-        "access" => vec![Event::ExpireAccess { before }],
-        "refresh" => vec![Event::ExpireRefresh { before }],
+        "access" => vec![Event::ExpireAccess { before_us }],
+        "refresh" => vec![Event::ExpireRefresh { before_us }],
         "all" => vec![
-            Event::ExpireAccess { before },
-            Event::ExpireRefresh { before },
+            Event::ExpireAccess { before_us },
+            Event::ExpireRefresh { before_us },
         ],
         _ => return bad("kind must be access, refresh or all"),
     };
     for event in events {
         emu.remember_async(event).await;
     }
-    Json(json!({"kind": kind, "expired_before": before})).into_response()
+    let expired_before = before_us.div_euclid(1_000_000);
+    Json(json!({"kind": kind, "expired_before": expired_before})).into_response()
 }
 
 /// `POST /_mock/revoke` (`token=`, access or refresh): revokes the token's whole grant.

@@ -8,6 +8,11 @@ pub fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
+/// Now, in unix microseconds.
+pub fn now_us() -> i64 {
+    jiff::Timestamp::now().as_microsecond()
+}
+
 /// `bytes` random bytes, base64url.
 pub fn random_id(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(crate::oauth::pkce::random_bytes(bytes))

@@ -34,13 +34,14 @@ pub struct Persisted {
     /// Refresh tokens already exchanged (rotation), until they would have expired.
     #[serde(default, deserialize_with = "expiring")]
     pub used_refresh: BTreeMap<String, i64>,
-    /// Access tokens issued before this instant are expired (fault injection).
+    /// Access tokens issued before this instant (unix µs) are expired (fault injection).
     #[serde(default)]
-    pub access_expired_before: i64,
-    /// Refresh tokens issued before this instant are expired (fault injection).
+    pub access_expired_before_us: i64,
+    /// Refresh tokens issued before this instant (unix µs) are expired (fault injection).
     #[serde(default)]
-    pub refresh_expired_before: i64,
-    /// The single instant of state files written before the split (read, never written).
+    pub refresh_expired_before_us: i64,
+    /// The single instant (unix seconds) of state files written before the split (read,
+    /// never written).
     #[serde(default, skip_serializing)]
     expired_before: Option<i64>,
 }
@@ -69,10 +70,21 @@ fn expiring<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, i64>, D:
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
-    Revoked { gid: String, until: i64 },
-    UsedRefresh { jti: String, until: i64 },
-    ExpireAccess { before: i64 },
-    ExpireRefresh { before: i64 },
+    Revoked {
+        gid: String,
+        until: i64,
+    },
+    UsedRefresh {
+        jti: String,
+        until: i64,
+    },
+    /// Access tokens issued before `before_us` (unix µs) are expired.
+    ExpireAccess {
+        before_us: i64,
+    },
+    ExpireRefresh {
+        before_us: i64,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -91,19 +103,20 @@ impl Persisted {
                 let kept = self.used_refresh.entry(jti.clone()).or_insert(*until);
                 *kept = (*kept).max(*until);
             }
-            Event::ExpireAccess { before } => {
-                self.access_expired_before = self.access_expired_before.max(*before)
+            Event::ExpireAccess { before_us } => {
+                self.access_expired_before_us = self.access_expired_before_us.max(*before_us)
             }
-            Event::ExpireRefresh { before } => {
-                self.refresh_expired_before = self.refresh_expired_before.max(*before)
+            Event::ExpireRefresh { before_us } => {
+                self.refresh_expired_before_us = self.refresh_expired_before_us.max(*before_us)
             }
         }
     }
 
     fn settle_legacy(&mut self) {
         if let Some(before) = self.expired_before.take() {
-            self.access_expired_before = self.access_expired_before.max(before);
-            self.refresh_expired_before = self.refresh_expired_before.max(before);
+            let before_us = before.saturating_mul(1_000_000);
+            self.access_expired_before_us = self.access_expired_before_us.max(before_us);
+            self.refresh_expired_before_us = self.refresh_expired_before_us.max(before_us);
         }
     }
 
@@ -444,8 +457,8 @@ mod tests {
         ledger.read(|p| {
             assert!(p.revoked_grants.contains_key("g1") && p.used_refresh.contains_key("j1"));
             assert_eq!(
-                (p.access_expired_before, p.refresh_expired_before),
-                (77, 77)
+                (p.access_expired_before_us, p.refresh_expired_before_us),
+                (77_000_000, 77_000_000)
             );
         });
     }

@@ -27,6 +27,16 @@ pub struct Claims {
     pub jti: String,
     pub iat: i64,
     pub exp: i64,
+    /// Issued at, in unix µs (tokens of earlier versions lack it: `iat` then counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iau: Option<i64>,
+}
+
+impl Claims {
+    /// When the token was issued, in unix µs.
+    pub fn issued_us(&self) -> i64 {
+        self.iau.unwrap_or(self.iat.saturating_mul(1_000_000))
+    }
 }
 
 /// Why a token was refused.

@@ -203,11 +203,11 @@ impl Emulator {
                 return Err(TokenProblem::Invalid);
             }
             let expired_before = if kind == "r" {
-                p.refresh_expired_before
+                p.refresh_expired_before_us
             } else {
-                p.access_expired_before
+                p.access_expired_before_us
             };
-            if claims.exp <= now() || claims.iat < expired_before {
+            if claims.exp <= now() || claims.issued_us() < expired_before {
                 return Err(TokenProblem::Expired);
             }
             Ok(())
@@ -379,6 +379,7 @@ mod tests {
             jti: "j".into(),
             iat: now(),
             exp,
+            iau: Some(super::super::ids::now_us()),
         }
     }
 
@@ -402,10 +403,14 @@ mod tests {
         let emu = Emulator::new(Config::default()).unwrap();
         let access = emu.issue(&claims("a", now() + 60));
         let refresh = emu.issue(&claims("r", now() + 60));
-        emu.remember(Event::ExpireAccess { before: now() + 1 });
+        emu.remember(Event::ExpireAccess {
+            before_us: super::super::ids::now_us() + 1,
+        });
         assert_eq!(emu.verify(&access, "a"), Err(TokenProblem::Expired));
         assert!(emu.verify(&refresh, "r").is_ok());
-        emu.remember(Event::ExpireRefresh { before: now() + 1 });
+        emu.remember(Event::ExpireRefresh {
+            before_us: super::super::ids::now_us() + 1,
+        });
         assert_eq!(emu.verify(&refresh, "r"), Err(TokenProblem::Expired));
     }
 

@@ -81,6 +81,7 @@ fn issue(
     with_refresh: bool,
 ) -> Response {
     let iat = now();
+    let iau = super::ids::now_us();
     let ttl = emu.config.token_ttl;
     let claims = |k: &str, exp: i64| Claims {
         k: k.into(),
@@ -91,6 +92,7 @@ fn issue(
         jti: super::ids::random_id(9),
         iat,
         exp,
+        iau: Some(iau),
     };
     let mut body = json!({
         "access_token": emu.issue(&claims("a", iat + ttl)),

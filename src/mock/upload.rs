@@ -210,7 +210,7 @@ pub async fn upload(
             Err(stop) => {
                 {
                     let (emu, id) = (emu.clone(), id.clone());
-                    blocking(move || emu.uploads().remove(&id)).await;
+                    blocking(move || emu.uploads().fail(&id, now())).await;
                 }
                 match stop {
                     Stop::TooLarge => {
@@ -243,6 +243,9 @@ pub async fn progress(State(emu): State<Arc<Emulator>>, Query(params): Params) -
         None => json!({"state": "waiting", "received": 0, "size": null, "progress": 0}),
         Some(upload) if upload.phase == Phase::Done => json!({
             "state": "done", "received": upload.received, "size": upload.received, "progress": 100,
+        }),
+        Some(upload) if upload.phase == Phase::Failed => json!({
+            "state": "failed", "received": upload.received, "size": upload.expected, "progress": null,
         }),
         Some(upload) => {
             let progress = upload

@@ -18,6 +18,8 @@ pub const UNCLAIMED_TTL: i64 = 3600;
 pub enum Phase {
     Uploading,
     Done,
+    /// Too large, or broken off: the URL is spent (Dailymotion: get a new one).
+    Failed,
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +118,15 @@ impl UploadStore {
         Ok(())
     }
 
+    /// The upload did not complete: its partial file goes, its URL stays spent.
+    pub fn fail(&self, id: &str, now: i64) {
+        let _ = std::fs::remove_file(self.partial(id));
+        if let Some(upload) = lock(&self.entries).get_mut(id) {
+            upload.phase = Phase::Failed;
+            upload.finished = now;
+        }
+    }
+
     /// Forgets an upload and deletes its file, partial or not.
     pub fn remove(&self, id: &str) {
         lock(&self.entries).remove(id);
@@ -139,10 +150,10 @@ impl UploadStore {
         }
     }
 
-    /// Deletes finished uploads no video claimed in time.
+    /// Deletes finished uploads no video claimed in time, and forgets failed ones.
     fn sweep(&self, entries: &mut HashMap<String, Upload>, now: i64) {
         entries.retain(|id, upload| {
-            let stale = upload.phase == Phase::Done
+            let stale = upload.phase != Phase::Uploading
                 && !upload.claimed
                 && upload.finished + UNCLAIMED_TTL <= now;
             if stale {
