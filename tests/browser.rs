@@ -9,11 +9,11 @@
 //! .ci/run installs both. Without them the test is skipped locally and fails under CI=true.
 
 mod common;
+mod emu;
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -67,21 +67,8 @@ impl Drop for Mock {
 }
 
 fn mock(state: &Path) -> Mock {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("dmflow"))
-        .args(["mock", "--port", "0"])
-        .env("DMFLOW_STATE_DIR", state)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut base = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut base)
-        .unwrap();
-    Mock {
-        child,
-        base: base.trim().to_string(),
-    }
+    let (child, base) = emu::spawn_mock(state, &[]);
+    Mock { child, base }
 }
 
 fn free_port() -> u16 {

@@ -171,9 +171,7 @@ fn expire_tokens_by_kind_leaves_the_refresh_path_open_by_default() {
                 .contains("The access token has expired.")
         );
         let refresh = tokens["refresh_token"].as_str().unwrap();
-        let (status, renewed) = emu
-            .token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])
-            .await;
+        let (status, renewed) = emu.refresh(refresh).await;
         assert_eq!(status, 200, "the refresh token still works: {renewed}");
         assert_eq!(
             emu.get("/me", renewed["access_token"].as_str()).await.0,
@@ -193,10 +191,7 @@ fn expire_tokens_by_kind_leaves_the_refresh_path_open_by_default() {
             "access tokens untouched"
         );
         let (status, body) = emu
-            .token(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", renewed["refresh_token"].as_str().unwrap()),
-            ])
+            .refresh(renewed["refresh_token"].as_str().unwrap())
             .await;
         assert_eq!(
             (status, body["error"].as_str()),
@@ -207,12 +202,7 @@ fn expire_tokens_by_kind_leaves_the_refresh_path_open_by_default() {
         emu.post("/_mock/expire-tokens", None, &[("kind", "all")])
             .await;
         assert_eq!(emu.get("/me", fresh["access_token"].as_str()).await.0, 401);
-        let (status, _) = emu
-            .token(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", fresh["refresh_token"].as_str().unwrap()),
-            ])
-            .await;
+        let (status, _) = emu.refresh(fresh["refresh_token"].as_str().unwrap()).await;
         assert_eq!(status, 400);
         let (status, _, _) = emu
             .post("/_mock/expire-tokens", None, &[("kind", "some")])

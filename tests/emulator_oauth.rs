@@ -198,14 +198,7 @@ fn the_lessons_scope_string_works_through_consent_token_and_auth() {
         assert_eq!(allowed.status().as_u16(), 302);
         let query = redirect_query(&allowed);
         assert_eq!(query["state"], "st-9");
-        let (status, tokens) = emu
-            .token(&[
-                ("grant_type", "authorization_code"),
-                ("code", &query["code"]),
-                ("redirect_uri", DEMO_REDIRECT_URI),
-                ("code_verifier", &verifier),
-            ])
-            .await;
+        let (status, tokens) = emu.exchange(&query["code"], &verifier).await;
         assert_eq!(status, 200, "{tokens}");
         assert_eq!(
             tokens["scope"],

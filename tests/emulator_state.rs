@@ -9,9 +9,8 @@ mod emu;
 use dmflow::mock::state::{Config, default_state_file};
 use emu::{auto, client, emulator, runtime};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -27,23 +26,8 @@ struct Standalone {
 
 impl Standalone {
     fn start(state: &Path, extra: &[&str]) -> Standalone {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("dmflow"))
-            .args(["mock", "--port", "0"])
-            .args(extra)
-            .env("DMFLOW_STATE_DIR", state)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.starts_with("http://127.0.0.1:"), "{line}");
-        Standalone {
-            child,
-            base: line.trim().to_string(),
-        }
+        let (child, base) = emu::spawn_mock(state, extra);
+        Standalone { child, base }
     }
 
     /// `GET /me` with the token: the status.
@@ -59,16 +43,17 @@ impl Standalone {
         })
     }
 
-    fn token(&self, form: &[(&str, &str)]) -> (u16, Value) {
+    /// The refresh_token grant.
+    fn refresh(&self, refresh_token: &str) -> (u16, Value) {
         let (status, body, _) = runtime().block_on(async {
-            let mut fields = vec![
-                ("client_id", dmflow::mock::state::DEMO_CLIENT_ID),
-                ("client_secret", dmflow::mock::state::DEMO_CLIENT_SECRET),
-            ];
-            fields.extend_from_slice(form);
             let response = client()
                 .post(format!("{}/oauth/token", self.base))
-                .form(&fields)
+                .form(&[
+                    ("client_id", dmflow::mock::state::DEMO_CLIENT_ID),
+                    ("client_secret", dmflow::mock::state::DEMO_CLIENT_SECRET),
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token),
+                ])
                 .send()
                 .await
                 .unwrap();
@@ -122,10 +107,9 @@ fn tokens_of_run_mock_work_with_a_standalone_emulator_across_restarts_and_back()
     drop(first);
     let second = Standalone::start(state.path(), &[]);
     assert_eq!(second.me(&access), 200, "and still after a restart");
-    let (status, rotated) =
-        second.token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)]);
+    let (status, rotated) = second.refresh(&refresh);
     assert_eq!(status, 200, "{rotated}");
-    let (status, _) = second.token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)]);
+    let (status, _) = second.refresh(&refresh);
     assert_eq!(status, 400, "a refresh token is rotated once");
     let ephemeral = Standalone::start(state.path(), &["--ephemeral"]);
     assert_eq!(
@@ -178,9 +162,7 @@ fn a_refresh_appends_to_the_journal_and_leaves_the_state_file_alone() {
             .as_str()
             .unwrap()
             .to_string();
-        let (status, body) = emu
-            .token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
-            .await;
+        let (status, body) = emu.refresh(&refresh).await;
         assert_eq!(status, 200, "{body}");
         refresh = body["refresh_token"].as_str().unwrap().to_string();
         let snapshot = std::fs::read(&file).unwrap();
@@ -189,9 +171,7 @@ fn a_refresh_appends_to_the_journal_and_leaves_the_state_file_alone() {
         let lines = |p: &Path| std::fs::read_to_string(p).unwrap().lines().count();
         let before = lines(&journal);
         for _ in 0..20 {
-            let (status, body) = emu
-                .token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
-                .await;
+            let (status, body) = emu.refresh(&refresh).await;
             assert_eq!(status, 200, "{body}");
             refresh = body["refresh_token"].as_str().unwrap().to_string();
         }

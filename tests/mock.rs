@@ -97,14 +97,10 @@ fn refresh_rotates_and_the_old_token_is_refused() {
         let emu = emulator(auto()).await;
         let first = emu.sign_in().await;
         let old = first["refresh_token"].as_str().unwrap();
-        let (status, second) = emu
-            .token(&[("grant_type", "refresh_token"), ("refresh_token", old)])
-            .await;
+        let (status, second) = emu.refresh(old).await;
         assert_eq!(status, 200);
         assert_ne!(second["refresh_token"], first["refresh_token"]);
-        let (status, body) = emu
-            .token(&[("grant_type", "refresh_token"), ("refresh_token", old)])
-            .await;
+        let (status, body) = emu.refresh(old).await;
         assert_eq!(
             (status, body),
             (
@@ -112,12 +108,7 @@ fn refresh_rotates_and_the_old_token_is_refused() {
                 json!({"error": "invalid_grant", "error_description": "Invalid refresh token."})
             )
         );
-        let (status, _) = emu
-            .token(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", second["refresh_token"].as_str().unwrap()),
-            ])
-            .await;
+        let (status, _) = emu.refresh(second["refresh_token"].as_str().unwrap()).await;
         assert_eq!(status, 200, "the rotated token works");
     });
 }
@@ -408,12 +399,7 @@ fn logout_revokes_the_whole_grant() {
         let (status, body, _) = emu.get("/logout", Some(access)).await;
         assert_eq!((status, body), (200, json!({})));
         assert_eq!(emu.get("/me", Some(access)).await.0, 401);
-        let (status, body) = emu
-            .token(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ])
-            .await;
+        let (status, body) = emu.refresh(tokens["refresh_token"].as_str().unwrap()).await;
         assert_eq!(
             (status, body["error_description"].as_str()),
             (400, Some("Invalid refresh token."))
@@ -468,12 +454,9 @@ fn fault_injection() {
         .await
         .unwrap();
         assert_eq!(
-            emu.token(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", tokens["refresh_token"].as_str().unwrap())
-            ])
-            .await
-            .0,
+            emu.refresh(tokens["refresh_token"].as_str().unwrap())
+                .await
+                .0,
             400
         );
         let fresh = emu.sign_in().await;

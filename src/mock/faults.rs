@@ -86,14 +86,7 @@ fn canned(rule: &FailRule) -> Response {
 
 /// A control route's parameters: the query, then the urlencoded body (names may repeat).
 fn params(uri: &Uri, body: &Bytes) -> Vec<(String, String)> {
-    let mut pairs: Vec<(String, String)> = uri
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut pairs = super::reply::query_pairs(uri);
     pairs.extend(url::form_urlencoded::parse(body).into_owned());
     pairs
 }

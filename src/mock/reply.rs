@@ -196,6 +196,14 @@ pub fn invalid(name: &str, why: &str) -> Response {
     )
 }
 
+/// A request's query parameters, in order (names may repeat).
+pub fn query_pairs(uri: &axum::http::Uri) -> Vec<(String, String)> {
+    let query = uri.query().unwrap_or("");
+    url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
 /// Picks `fields` from a full object, in the order asked.
 pub fn select(
     full: &Map<String, Value>,

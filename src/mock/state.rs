@@ -287,11 +287,6 @@ impl Emulator {
         .await;
     }
 
-    /// Entries the lasting state holds (revoked grants and used refresh tokens).
-    pub fn remembered(&self) -> usize {
-        self.ledger.read(super::ledger::Persisted::entries)
-    }
-
     /// A registered redirect URI: exact, registered + `/SLUG`, or (unless strict) any loopback
     /// port with the registered path.
     pub fn redirect_allowed(&self, uri: &str) -> bool {

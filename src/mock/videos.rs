@@ -9,10 +9,10 @@
 use super::catalogue::{CHANNELS, Video, new_id};
 use super::data::{self, VIDEO_DEFAULT_FIELDS, VIDEO_FIELDS};
 use super::reply::{api_error, invalid, missing, not_found, require_scope, select, signed_in};
-use super::state::{Claims, Emulator, now};
+use super::state::{Emulator, now};
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::collections::HashMap;
@@ -22,15 +22,9 @@ type Fields = HashMap<String, String>;
 
 /// The request's parameters: the query, then the body's fields (multipart or urlencoded).
 async fn fields(request: Request) -> Result<Fields, Response> {
-    let mut fields: Fields = request
-        .uri()
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut fields: Fields = super::reply::query_pairs(request.uri())
+        .into_iter()
+        .collect();
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -126,16 +120,18 @@ fn apply(video: &mut Video, fields: &Fields) -> Result<(), Response> {
     Ok(())
 }
 
-/// The caller, who must be a user whose token holds `manage_videos`.
-fn manager(
+/// The request's fields and its caller, who must be a user whose token holds
+/// `manage_videos` (`route` names the route in the 403).
+async fn managed(
     emu: &Emulator,
-    headers: &HeaderMap,
-    fields: &Fields,
+    request: Request,
     route: &str,
-) -> Result<(Claims, &'static data::User), Response> {
-    let (claims, user) = signed_in(emu, headers, fields)?;
+) -> Result<(Fields, &'static data::User), Response> {
+    let headers = request.headers().clone();
+    let fields = fields(request).await?;
+    let (claims, user) = signed_in(emu, &headers, &fields)?;
     require_scope(&claims, "manage_videos", route)?;
-    Ok((claims, user))
+    Ok((fields, user))
 }
 
 fn rendered(emu: &Emulator, video: &Video, fields: &Fields) -> Response {
@@ -175,12 +171,7 @@ pub async fn create_for(
 
 async fn create(emu: Arc<Emulator>, owner: Option<String>, request: Request) -> Response {
     let route = format!("POST {}", request.uri().path());
-    let headers = request.headers().clone();
-    let fields = match fields(request).await {
-        Ok(fields) => fields,
-        Err(response) => return response,
-    };
-    let (_, user) = match manager(&emu, &headers, &fields, &route) {
+    let (fields, user) = match managed(&emu, request, &route).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -252,12 +243,7 @@ pub async fn change(
 ) -> Response {
     let method = request.method().clone();
     let route = format!("{method} /video/{id}");
-    let headers = request.headers().clone();
-    let fields = match fields(request).await {
-        Ok(fields) => fields,
-        Err(response) => return response,
-    };
-    let (_, user) = match manager(&emu, &headers, &fields, &route) {
+    let (fields, user) = match managed(&emu, request, &route).await {
         Ok(found) => found,
         Err(response) => return response,
     };

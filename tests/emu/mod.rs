@@ -103,6 +103,26 @@ impl Emu {
         (status, body)
     }
 
+    /// The refresh_token grant.
+    pub async fn refresh(&self, refresh_token: &str) -> (u16, Value) {
+        self.token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .await
+    }
+
+    /// The authorization_code grant with the PKCE verifier.
+    pub async fn exchange(&self, code: &str, verifier: &str) -> (u16, Value) {
+        self.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", DEMO_REDIRECT_URI),
+            ("code_verifier", verifier),
+        ])
+        .await
+    }
+
     /// Runs authorize (auto-approved) and returns the redirect's query.
     pub async fn authorize(&self, extra: &[(&str, &str)]) -> HashMap<String, String> {
         let mut query = vec![
@@ -137,14 +157,7 @@ impl Emu {
                 ("scope", scope),
             ])
             .await;
-        let (status, body) = self
-            .token(&[
-                ("grant_type", "authorization_code"),
-                ("code", &query["code"]),
-                ("redirect_uri", DEMO_REDIRECT_URI),
-                ("code_verifier", &verifier),
-            ])
-            .await;
+        let (status, body) = self.exchange(&query["code"], &verifier).await;
         assert_eq!(status, 200, "{body}");
         body
     }
@@ -160,6 +173,26 @@ impl Emu {
             .unwrap()
             .to_string()
     }
+}
+
+/// `dmflow mock --port 0` with `extra` arguments on a state directory: the child and the base
+/// URL it printed.
+pub fn spawn_mock(state: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dmflow"))
+        .args(["mock", "--port", "0"])
+        .args(extra)
+        .env("DMFLOW_STATE_DIR", state)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("http://127.0.0.1:"), "{line}");
+    (child, line.trim().to_string())
 }
 
 /// The query of a redirect's `Location`.
