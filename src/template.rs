@@ -333,6 +333,14 @@ pub struct Template {
     variables: Vec<String>,
 }
 
+/// Whether `name` can be a variable: letters, digits and `_`, not starting with a digit (the
+/// names every export format and shell accept).
+pub fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Whether `text` contains template syntax at all (plain strings skip the engine).
 pub fn is_template(text: &str) -> bool {
     text.contains("<<") || text.contains("<%") || text.contains("<#")

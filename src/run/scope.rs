@@ -1,6 +1,7 @@
 //! The variables a flow starts with, and their precedence, lowest first: flow `vars:` defaults
 //! → the token store (for declared inputs) → `--env-file` → the process environment (for
-//! declared inputs, and through `env()`) → `--var` → values saved by earlier steps.
+//! declared inputs, and through `env()`) → `--var` → what a calling flow gives (`with:`) →
+//! values saved by earlier steps.
 
 use super::context::Origin;
 use super::error::StepError;
@@ -11,6 +12,14 @@ use crate::template::{Context, EnvAccess, Vars};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// A value a caller hands to a flow it runs (`with:`, or its own value of an input).
+#[derive(Debug, Clone)]
+pub struct Given {
+    pub name: String,
+    pub value: Value,
+    pub origin: Origin,
+}
 
 /// The environment `env()` reads: the process first, then the `--env-file` entries.
 pub fn env_access(options: &RunOptions) -> Arc<EnvAccess> {
@@ -26,6 +35,7 @@ pub fn env_access(options: &RunOptions) -> Arc<EnvAccess> {
 pub fn initial(
     flow: &Flow,
     options: &RunOptions,
+    given: &[Given],
 ) -> Result<(Context, HashMap<String, Origin>), StepError> {
     let mut vars = Vars::new();
     let mut origins = HashMap::new();
@@ -45,6 +55,10 @@ pub fn initial(
         for (name, value) in layer {
             set(&mut vars, name, Value::String(value.clone()), origin);
         }
+    }
+    // What a calling flow gives (`with:`, its own inputs) wins over the command line.
+    for given in given {
+        set(&mut vars, &given.name, given.value.clone(), given.origin);
     }
     let mut missing = Vec::new();
     for input in &flow.inputs {

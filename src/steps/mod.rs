@@ -5,6 +5,7 @@
 pub mod authorize;
 pub mod callback;
 pub mod echo;
+pub mod files;
 pub mod http;
 pub mod refresh;
 pub mod token;
