@@ -71,6 +71,9 @@ pub enum Command {
     #[command(after_help = dmflow::exit::HELP)]
     Check(CheckArgs),
     /// Serve the Dailymotion emulator on 127.0.0.1 until Ctrl-C.
+    #[command(
+        after_help = "It shares its state (signing key, revocations) with `dmflow run --mock` on the same state\ndirectory, so tokens of either work with the other and survive restarts.\nExamples:\n  dmflow mock                                  # port 8090, consent page with Allow/Deny\n  dmflow mock --port 0 --auto-approve          # any free port, sign-ins approved at once\n  dmflow mock --ephemeral --encoding-time 3s   # a throwaway provider, uploads processed in 3s\nFault injection: curl -X POST 'http://127.0.0.1:8090/_mock/fail-next?path=/me&status=503&retry_after=2'"
+    )]
     Mock(MockArgs),
     /// Print the stored outputs as environment variables: eval "$(dmflow env)".
     #[command(
@@ -370,9 +373,29 @@ pub struct MockArgs {
     /// Add this delay to every answer (fault injection), e.g. 200ms.
     #[arg(long, value_name = "DURATION")]
     pub latency: Option<String>,
-    /// Keep the emulator's state (apps, tokens) in this file across restarts.
-    #[arg(long, value_name = "FILE")]
+    /// The state directory whose emulator state to use (the one `dmflow run --mock` uses):
+    /// <DIR>/mock/emulator.json. Default: $DMFLOW_STATE_DIR, else ~/.local/state/dmflow.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Keep the emulator's state (signing key, revocations) in this file instead.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["state_dir", "ephemeral"])]
     pub state_file: Option<PathBuf>,
+    /// A throwaway provider: a new key in memory, nothing read or written; its tokens die
+    /// with it.
+    #[arg(long, conflicts_with = "state_dir")]
+    pub ephemeral: bool,
+    /// How long an uploaded video's processing takes before it is published, e.g. 3s.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub encoding_time: String,
+    /// Finish processing at the N-th read of the video instead (deterministic, for tests).
+    #[arg(long, value_name = "N", conflicts_with = "encoding_time")]
+    pub encoding_polls: Option<u32>,
+    /// The largest file an upload may carry, e.g. 512MiB, 20MB or 1048576 (bytes).
+    #[arg(long, value_name = "SIZE", default_value = "512MiB")]
+    pub max_upload_size: String,
+    /// Close keep-alive connections idle this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub idle_timeout: String,
 }
 
 /// The formats of `--export` and `dmflow env`.
