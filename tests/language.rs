@@ -302,3 +302,66 @@ fn files_are_sent_and_received_whole() {
     assert_eq!(leftovers.len(), 1, "no partial file is left");
     assert_eq!(json["flows"][0]["steps"][0]["status"], 200);
 }
+
+/// Each construct's transcript, as `dmflow test` writes it, kept as a snapshot: a skipped
+/// step, every attempt of a retry, a loop's items and what they collect, a sub-flow's steps
+/// under its name, files sent and received.
+#[test]
+fn every_construct_leaves_a_transcript() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = server();
+    std::fs::write(dir.path().join("clip.mp4"), b"not really a video\n").unwrap();
+    write_flow(
+        dir.path(),
+        "child.yaml",
+        "inputs: [base, WHO]\nsteps:\n  - name: greet\n    http: { url: '<<base>>/query', query: { hello: <<WHO>> } }\n    save: { GREETING: '$[0][1]' }\noutputs: [GREETING]\n",
+    );
+    let flows = [
+        (
+            "if",
+            "steps:\n  - name: wanted\n    if: <<count > 1>>\n    http: { url: '<<base>>/query', query: { step: wanted } }\n  - name: not-wanted\n    if: <<count > 5>>\n    http: { url: '<<base>>/query', query: { step: not-wanted } }\n",
+        ),
+        (
+            "retry",
+            "steps:\n  - name: wait\n    http: { url: '<<base>>/poll/transcript-KEY?after=2' }\n    retry: { attempts: 5, interval: 1ms, until: \"<<STATUS == 'published'>>\" }\n    save: { STATUS: $.status }\n",
+        ),
+        (
+            "each",
+            "steps:\n  - name: each\n    for_each: [ada, bob, cy]\n    as: who\n    index: n\n    if: <<who != 'bob'>>\n    http: { url: '<<base>>/query', query: { who: <<who>>, n: <<n>> } }\n    save: { WHO: '$[0][1]' }\n",
+        ),
+        (
+            "sub-flow",
+            "steps:\n  - name: hello\n    flow: { file: child.yaml, with: { base: <<base>>, WHO: ada } }\n  - name: after\n    http: { url: '<<base>>/query', query: { got: <<GREETING>> } }\n",
+        ),
+        (
+            "files",
+            "steps:\n  - name: form\n    http:\n      method: POST\n      url: <<base>>/upload\n      multipart: { title: My clip, file: { file: clip.mp4 } }\n  - name: raw\n    http:\n      method: POST\n      url: <<base>>/upload\n      body: { file: clip.mp4, content_type: video/mp4 }\n  - name: fetch\n    http: { url: '<<base>>/download?size=1000', save_body_to: out/fetched.bin }\nredact:\n  - { regex: 'boundary=[0-9a-f-]+', with: 'boundary=[boundary]' }\n  - { json: '$.sha256', with: '[sha256]' }\n",
+        ),
+    ];
+    let key = format!("{}", std::process::id());
+    let mut paths = Vec::new();
+    for (name, steps) in flows {
+        let text = format!(
+            "name: language-{name}\nvars:\n  base: {base}\n  count: 2\n{}",
+            steps.replace("KEY", &key)
+        );
+        paths.push(write_flow(dir.path(), &format!("{name}.yaml"), &text));
+    }
+    let snaps = dir.path().join("snaps");
+    common::passes(
+        dmflow(dir.path())
+            .args(["test", "--update", "--no-store", "--snapshots"])
+            .arg(&snaps)
+            .args(&paths),
+    );
+    let dir_text = dir.path().display().to_string();
+    for (name, _) in flows {
+        let text = std::fs::read_to_string(snaps.join(format!("language-{name}.snap")))
+            .unwrap()
+            .replace(&dir_text, "[dir]")
+            .replace(&key, "[key]");
+        common::snapshot_settings().bind(|| {
+            insta::assert_snapshot!(format!("language_{name}"), text);
+        });
+    }
+}

@@ -29,18 +29,35 @@ fn test_all_flows_with_a_junit_report_and_clean_snapshots() {
                 "--report",
             ])
             .arg(format!("junit={}", junit.display()))
+            .args([
+                "--report",
+                &format!("json={}", dir.path().join("out.json").display()),
+            ])
             .args(flows()),
     );
     let xml = std::fs::read_to_string(&junit).unwrap();
-    let steps: usize = flows()
+    // A case per step that ran: a loop's items each, a sub-flow's steps besides its own.
+    fn cases(steps: &serde_json::Value) -> usize {
+        steps
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|step| match step.get("iterations") {
+                Some(items) => cases(items),
+                None => 1 + step.get("flow").map_or(0, |f| cases(&f["steps"])),
+            })
+            .sum()
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out.json")).unwrap())
+            .unwrap();
+    let steps: usize = json["flows"]
+        .as_array()
+        .unwrap()
         .iter()
-        .map(|f| {
-            dmflow::flow::load(std::path::Path::new(f))
-                .unwrap()
-                .steps
-                .len()
-        })
+        .map(|f| cases(&f["steps"]))
         .sum();
+    assert!(steps > 30, "{steps}");
     assert_eq!(
         xml.matches("<testcase ").count(),
         steps + flows().len(),

@@ -160,7 +160,9 @@ async fn run_one(
         }
         Err((input, provider)) => {
             observer.flow_started(flow);
-            not_run(flow, &input, &prepared.plan.flows[provider])
+            let result = not_run(flow, &input, &prepared.plan.flows[provider]);
+            observer.flow_ended(flow, &result);
+            result
         }
     };
     match hold {
@@ -236,9 +238,19 @@ impl<'a> Held<'a> {
     }
 }
 
+/// Every event goes on, to the buffer or (once released) the terminal.
 impl Observer for Held<'_> {
     fn flow_started(&self, flow: &Flow) {
         Observer::flow_started(self.target(self.live), flow);
+    }
+    fn flow_ended(&self, flow: &Flow, result: &dmflow::run::result::FlowResult) {
+        Observer::flow_ended(self.target(self.live), flow, result);
+    }
+    fn progress(&self, flow: &Flow, label: &str, done: u64, total: Option<u64>) {
+        Observer::progress(self.target(self.live), flow, label, done, total);
+    }
+    fn progress_finished(&self, flow: &Flow) {
+        Observer::progress_finished(self.target(self.live), flow);
     }
     fn step_started(&self, flow: &Flow, step: &Step) {
         Observer::step_started(self.target(self.live), flow, step);

@@ -3,7 +3,8 @@
 //! Among the listed flows, a flow takes each input that another listed flow outputs from one
 //! **provider**: the nearest flow listed before it that outputs the input, else the nearest
 //! listed after it (which then runs first). An optional input is taken from one of those
-//! providers when one of them outputs it. Inputs given on the command line (`--var`,
+//! providers when one of them outputs it, else from a provider found the same way, so that a
+//! flow that signs in only when no token is at hand gets the same token in every run. Inputs given on the command line (`--var`,
 //! `--env-file`) have no provider. A flow runs after its providers, otherwise in the given
 //! order, and `--shard I/N` splits the flows into groups linked by providers and deals the
 //! groups out (each to the shard with the fewest flows so far), so that a flow always runs
@@ -104,7 +105,13 @@ fn bind(flows: &[Flow], given: &BTreeSet<String>) -> Vec<Vec<(String, usize)>> {
                 if given.contains(&input.name) {
                     continue;
                 }
-                if let Some(&p) = chosen.iter().find(|j| outputs_it(j, &input.name)) {
+                let provider = chosen
+                    .iter()
+                    .copied()
+                    .find(|j| outputs_it(j, &input.name))
+                    .or_else(|| (0..i).rev().find(|j| outputs_it(j, &input.name)))
+                    .or_else(|| (i + 1..flows.len()).find(|j| outputs_it(j, &input.name)));
+                if let Some(p) = provider {
                     bound.push((input.name.clone(), p));
                 }
             }
@@ -270,6 +277,25 @@ mod tests {
             Some("password")
         );
         assert_eq!(provider(&plan, "videos", "USER_ID"), Some("refresh"));
+    }
+
+    #[test]
+    fn an_optional_input_alone_finds_its_provider_too() {
+        let flows = vec![
+            flow("login", &[], &[], &["ACCESS_TOKEN"]),
+            flow("mine", &[], &["ACCESS_TOKEN"], &[]),
+            flow("app", &[], &[], &["ACCESS_TOKEN"]),
+            flow("early", &[], &["USER_ID"], &[]),
+            flow("me", &["ACCESS_TOKEN"], &[], &["USER_ID"]),
+        ];
+        let plan = Plan::new(flows, &BTreeSet::new(), None);
+        assert_eq!(provider(&plan, "mine", "ACCESS_TOKEN"), Some("login"));
+        assert_eq!(
+            provider(&plan, "early", "USER_ID"),
+            Some("me"),
+            "none before: the nearest after, which runs first"
+        );
+        assert_eq!(names(&plan), ["login", "mine", "app", "me", "early"]);
     }
 
     #[test]

@@ -429,6 +429,23 @@ fn retry(node: &Node, cx: &mut CompileCx<'_>) -> Option<Retry> {
     ok.then_some(retry)
 }
 
+/// The names under `outputs:` of a flow file that does not compile, if it parses.
+fn declared_outputs(path: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let Ok(root) = crate::yaml::parse_text(&text) else {
+        return Vec::new();
+    };
+    match root.to_json().get("outputs") {
+        Some(serde_json::Value::Array(names)) => names
+            .iter()
+            .filter_map(|n| n.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// `flow: { file: login.yaml, with: { ... } }`, or `flow: login.yaml`.
 fn sub_flow(node: &Node, at: &StepContext<'_>, cx: &mut CompileCx<'_>) -> Option<SubFlow> {
     let (file, with) = match &node.kind {
@@ -491,6 +508,10 @@ fn sub_flow(node: &Node, at: &StepContext<'_>, cx: &mut CompileCx<'_>) -> Option
                 );
             } else {
                 cx.problems.extend(problems);
+                // Its outputs are still this flow's variables: no undefined-variable echoes.
+                for output in declared_outputs(&path) {
+                    cx.define(output);
+                }
                 cx.problem(
                     Diagnostic::new(format!("the sub-flow {} has problems (above)", file.value))
                         .label("this sub-flow")

@@ -467,11 +467,39 @@ impl Terminal {
         if let Some(error) = &result.error {
             text.push_str(&self.error_text(flow, error, Some(&result.name)));
         }
-        for item in &result.iterations {
-            text.push_str(&indent(&self.step_text(flow, step, item), "  "));
+        let mut items = result.iterations.iter().enumerate().peekable();
+        while let Some((first, item)) = items.next() {
+            // A run of items skipped for the same reason takes one line.
+            let mut last = first;
+            if let Some(reason) = &item.skipped {
+                while let Some((next, _)) =
+                    items.next_if(|(_, other)| other.skipped.as_ref() == Some(reason))
+                {
+                    last = next;
+                }
+            }
+            if last > first {
+                let line = format!(
+                    "  - {}[{first}..={last}]  {}\n",
+                    step_base_name(&item.name),
+                    self.paint.dim(&format!(
+                        "{} items skipped ({})",
+                        last - first + 1,
+                        item.skipped.as_deref().unwrap_or_default()
+                    ))
+                );
+                text.push_str(&indent(&line, "  "));
+            } else {
+                text.push_str(&indent(&self.step_text(flow, step, item), "  "));
+            }
         }
         text
     }
+}
+
+/// `details` of an item named `details[3]`.
+fn step_base_name(name: &str) -> &str {
+    name.rsplit_once('[').map_or(name, |(base, _)| base)
 }
 
 /// JSON pointers where APIs without a provider profile usually put an error's message.

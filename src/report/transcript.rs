@@ -111,8 +111,25 @@ fn step_text_in(step: &StepResult, rules: &[Rule], prefix: &str) -> String {
     if let Some(reason) = &step.skipped {
         out.push_str(&format!("skipped: {reason}\n"));
     }
-    if !step.attempts.is_empty() {
-        out.push_str(&format!("attempts: {}\n", step.attempts.len() + 1));
+    // A retried step shows every attempt; the last one's saved values follow.
+    let total = step.attempts.len() + 1;
+    for (number, attempt) in step.attempts.iter().enumerate() {
+        out.push_str(&format!("-- attempt {} of {total}\n", number + 1));
+        for exchange in &attempt.exchanges {
+            out.push_str(&exchange_text(exchange, rules));
+        }
+        for failure in &attempt.failures {
+            out.push_str(&format!(
+                "failed {}: {}\n",
+                failure.subject, failure.message
+            ));
+        }
+        if let Some(error) = &attempt.error {
+            out.push_str(&format!("error: {}\n", error.message()));
+        }
+    }
+    if total > 1 {
+        out.push_str(&format!("-- attempt {total} of {total}\n"));
     }
     for exchange in &step.exchanges {
         out.push_str(&exchange_text(exchange, rules));

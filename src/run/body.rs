@@ -112,9 +112,13 @@ impl Body {
     pub fn record(&self) -> (Option<Bytes>, Option<String>) {
         match self {
             Body::Bytes { bytes, .. } => (Some(bytes.clone()), None),
+            // The file's name: the same on every machine (snapshots), and no home directory.
             Body::File { path, len, .. } => (
                 None,
-                Some(format!("[file {}, {len} bytes]", path.display())),
+                Some(format!(
+                    "[file {}, {len} bytes]",
+                    path.file_name().unwrap_or_default().to_string_lossy()
+                )),
             ),
             Body::Multipart(parts) => {
                 let shown: Vec<String> = parts

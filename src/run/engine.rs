@@ -95,7 +95,9 @@ async fn run_steps(
         result.skipped = flow.steps.iter().map(|s| s.name.clone()).collect();
         result
     };
-    let (vars, origins) = match super::scope::initial(flow, options, &given) {
+    // A flow that runs on its caller's session is a sub-flow.
+    let sub_flow = session.is_some();
+    let (vars, origins) = match super::scope::initial(flow, options, &given, sub_flow) {
         Ok(initial) => initial,
         Err(error) => return refuse(result, error),
     };

@@ -1,7 +1,8 @@
 //! The variables a flow starts with, and their precedence, lowest first: flow `vars:` defaults
 //! → the token store (for declared inputs) → `--env-file` → the process environment (for
 //! declared inputs, and through `env()`) → `--var` → what a calling flow gives (`with:`) →
-//! values saved by earlier steps.
+//! values saved by earlier steps. A sub-flow's inputs never come from the token store: its
+//! caller decides what it runs with.
 
 use super::context::Origin;
 use super::error::StepError;
@@ -36,6 +37,7 @@ pub fn initial(
     flow: &Flow,
     options: &RunOptions,
     given: &[Given],
+    sub_flow: bool,
 ) -> Result<(Context, HashMap<String, Origin>), StepError> {
     let mut vars = Vars::new();
     let mut origins = HashMap::new();
@@ -73,7 +75,7 @@ pub fn initial(
                 Value::String(value.clone()),
                 Origin::Environment,
             );
-        } else if let Some(value) = options.stored.get(name) {
+        } else if let Some(value) = options.stored.get(name).filter(|_| !sub_flow) {
             set(&mut vars, name, value.clone(), Origin::Store);
         } else if !input.optional {
             missing.push(name.clone());
