@@ -15,9 +15,10 @@ each child and its peak RSS comes from wait4. A run that fails, prints the wrong
 count or outlives BENCH_TIMEOUT seconds makes its row say so instead of giving a figure.
 
     bench/speed.sh                 # everything (about 15 minutes on 2 cores, builds aside)
-    bench/speed.sh --only json     # only the rows whose name contains "json"
+    bench/speed.sh --only json,check  # only those rows (json = json_1, json_10, json_100)
     REPEATS=5 bench/speed.sh       # medians of 5
     BENCH_NO_INSTALL=1 ...         # never install: rows whose peer is missing say so
+    BENCH_DMFLOW=path/to/dmflow ...  # measure that binary (no cargo build)
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
-DMFLOW = REPO / "target" / "release" / "dmflow"
+PREBUILT = os.environ.get("BENCH_DMFLOW")  # measure this binary instead of building one
+DMFLOW = Path(PREBUILT) if PREBUILT else REPO / "target" / "release" / "dmflow"
 PEERS_ROOT = Path(os.environ.get("BENCH_PEERS_ROOT", REPO / "target" / "bench-peers"))
 REPEATS = int(os.environ.get("REPEATS", "3"))
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "300"))
@@ -137,10 +139,12 @@ def serve(port: int) -> None:
 
 
 def version_of(binary: str) -> str:
-    flag = "-v" if Path(binary).name == "wrk" else "--version"
+    """`NAME X.Y.Z`, from the tool's own version line."""
+    name = Path(binary).name
+    flag = "-v" if name == "wrk" else "--version"
     result = subprocess.run([binary, flag], capture_output=True, text=True, timeout=30)
-    text = (result.stdout or result.stderr).strip()
-    return text.splitlines()[0] if text else "?"
+    found = re.search(r"\d+\.\d+(\.\d+)?", result.stdout or result.stderr)
+    return f"{name} {found.group(0) if found else '?'}"
 
 
 _apt_updated = False
@@ -175,7 +179,7 @@ def find_cargo_peer(name: str, version: str, strict: bool) -> tuple[str | None, 
     for candidate in candidates:
         if candidate and Path(candidate).is_file():
             line = version_of(str(candidate))
-            if not strict or version in line.split():
+            if not strict or line == f"{name} {version}":
                 return str(candidate), line
     if NO_INSTALL:
         return None, f"{name} {version} not found (BENCH_NO_INSTALL=1)"
@@ -199,6 +203,8 @@ def find_wrk() -> tuple[str | None, str]:
 
 
 def build_dmflow() -> None:
+    if PREBUILT:
+        return
     log("cargo build --release")
     if subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO).returncode != 0:
         sys.exit("cargo build --release failed")
@@ -217,16 +223,24 @@ class Sample:
 
 
 def run_once(argv: list[str], env: dict[str, str], timeout: float = TIMEOUT) -> Sample:
-    """Runs a command with a deadline; wall time, and peak RSS from wait4."""
-    with tempfile.TemporaryFile() as out:
+    """Runs a command with a deadline: its wall time, and its peak RSS.
+
+    The RSS comes from GNU time (`%M`, the child's ru_maxrss): Linux keeps the high-water mark
+    across exec, so a child forked from this Python process would report Python's RSS; GNU time
+    is small. The child runs in its own process group, which the deadline kills whole.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r") as rss:
         start = time.perf_counter()
-        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env)
+        child = subprocess.Popen(
+            ["/usr/bin/time", "-f", "%M", "-o", rss.name, *argv],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
         lock, state = threading.Lock(), {"exited": False, "killed": False}
 
-        def expire() -> None:  # the child is not reaped before `exited` is set: its PID is ours
+        def expire() -> None:  # the child is not reaped before `exited` is set: its group is ours
             with lock:
                 if not state["exited"]:
-                    os.kill(child.pid, signal.SIGKILL)
+                    os.killpg(child.pid, signal.SIGKILL)
                     state["killed"] = True
 
         timer = threading.Timer(timeout, expire)
@@ -236,17 +250,17 @@ def run_once(argv: list[str], env: dict[str, str], timeout: float = TIMEOUT) -> 
         with lock:
             state["exited"] = True
         timer.cancel()
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
+        child.wait()
         out.seek(0)
         output = out.read().decode("utf-8", "replace")
+        rss_lines = rss.read().split()
     name = Path(argv[0]).name
     if state["killed"]:
         raise BenchError(f"{name} ran past the {timeout:.0f} s limit")
     if child.returncode != 0:
         last = " | ".join(output.strip().splitlines()[-3:])
         raise BenchError(f"{name} exited {child.returncode}: {last[:300]}")
-    return Sample(seconds, usage.ru_maxrss, output)
+    return Sample(seconds, int(rss_lines[-1]), output)
 
 
 def wall(sample: Sample) -> float:
@@ -260,6 +274,7 @@ class Contender:
     value: Callable[[Sample], float] = wall  # seconds by default; req/s for load tools
     expect: Callable[[str], str | None] | None = None  # checks the output: None or the problem
     batch: int = 1  # a sample is the mean of `batch` runs (for millisecond commands)
+    show: Callable[[float], str] = lambda seconds: ms(seconds)  # how a value reads in the log
 
 
 @dataclass
@@ -299,6 +314,9 @@ def duel(env: dict[str, str], *contenders: Contender) -> list[Measured]:
             value, rss = sample(contender, env)
             result.values.append(value)
             result.rss_kib = max(result.rss_kib, rss)
+    for contender, result in zip(contenders, measured):
+        samples = ", ".join(contender.show(v) for v in result.values)
+        log(f"  {contender.label}: {samples} (peak RSS {mib(result.rss_kib)})")
     return measured
 
 
@@ -449,28 +467,35 @@ def row_one_get(ctx: Context) -> list[Row]:
     """1 GET with a status check: dmflow vs curl (the goal), xh and Hurl (for reference)."""
     rows = []
     for slug, server, base in (("emu", "emulator /echo", ctx.emulator), ("py", "python /echo", ctx.python)):
-        url = f"{base}/echo?message=hi"
-        goal = "≤ 0.9× curl, RSS ≤ 10 MiB"
+        case, goal, url = "1 GET + status check", "≤ 0.9× curl, RSS ≤ 10 MiB", f"{base}/echo?message=hi"
+        flow, hurl = ctx.flows(f"one-{slug}", gets_flow("one", [url]))
+        references = {
+            "xh": lambda: [ctx.peers["xh"], "--ignore-stdin", "--check-status", "-q", url],
+            "hurl": lambda: ctx.hurl_test(str(hurl)),
+        }
+        present = [name for name in references if ctx.peers.get(name)]
         try:
-            ctx.need("curl", "xh", "hurl")
-            flow, hurl = ctx.flows(f"one-{slug}", gets_flow("one", [url]))
-            dm, curl, xh, hu = duel(
+            ctx.need("curl")
+            log(f"  on {server}")
+            dm, curl, *others = duel(
                 ctx.env,
                 Contender("dmflow", ctx.dmflow_run(str(flow)), expect=dmflow_steps(1), batch=10),
                 Contender("curl", [ctx.peers["curl"], "-sS", "--fail", "-o", "/dev/null", url], batch=10),
-                Contender("xh", [ctx.peers["xh"], "--ignore-stdin", "--check-status", "-q", url], batch=10),
-                Contender("hurl", ctx.hurl_test(str(hurl)), expect=hurl_requests(1), batch=10),
+                *(Contender(name, references[name](), batch=10,
+                            expect=hurl_requests(1) if name == "hurl" else None) for name in present),
             )
         except BenchError as error:
-            rows.append(failed("1 GET + status check", server, goal, error))
+            rows.append(failed(case, server, goal, error))
             continue
         ratio = dm.median / curl.median
-        rows.append(Row("1 GET + status check", server, ms(dm.median), f"curl {ms(curl.median)}", ratio, goal,
+        rows.append(Row(case, server, ms(dm.median), f"curl {ms(curl.median)}", ratio, goal,
                         ratio <= 0.9 and dm.rss_kib <= 10 * 1024,
-                        f"dmflow RSS {mib(dm.rss_kib)}, curl {mib(curl.rss_kib)}; each sample = mean of 10 runs"))
-        for peer in (xh, hu):
-            rows.append(Row("1 GET + status check", server, ms(dm.median), f"{peer.label} {ms(peer.median)}",
+                        f"RSS dmflow {mib(dm.rss_kib)}, curl {mib(curl.rss_kib)}; each sample = mean of 10 runs"))
+        for peer in others:
+            rows.append(Row(case, server, ms(dm.median), f"{peer.label} {ms(peer.median)}",
                             dm.median / peer.median, "(reference)", None, f"{peer.label} RSS {mib(peer.rss_kib)}"))
+        for name in references.keys() - set(present):
+            rows.append(failed(case, server, "(reference)", BenchError(ctx.versions[name])))
     return rows
 
 
@@ -504,7 +529,7 @@ def row_steps(ctx: Context, count: int) -> list[Row]:
             ctx.env,
             Contender("dmflow", ctx.dmflow_run(str(flow)), expect=dmflow_steps(count)),
             Contender("hurl", ctx.hurl_test(str(hurl)), expect=hurl_requests(count)),
-            Contender("wrk", [ctx.peers["wrk"], "-t1", "-c1", "-d2s", urls[0]], value=WRK_RATE),
+            Contender("wrk", [ctx.peers["wrk"], "-t1", "-c1", "-d2s", urls[0]], value=WRK_RATE, show=rate),
         )
     except BenchError as error:
         return [failed(case, server, goal, error) for goal in goals]
@@ -567,9 +592,9 @@ def row_repeat(ctx: Context, count: int = 5000) -> list[Row]:
         dm, oha, wrk = duel(
             ctx.env,
             Contender("dmflow", ctx.dmflow_run("--repeat", str(count), str(flow)),
-                      value=lambda s: count / s.seconds, expect=dmflow_steps(count)),
-            Contender("oha", [ctx.peers["oha"], "-c", "1", "-n", str(count), "--no-tui", url], value=OHA_RATE),
-            Contender("wrk", [ctx.peers["wrk"], "-t1", "-c1", "-d2s", url], value=WRK_RATE),
+                      value=lambda s: count / s.seconds, expect=dmflow_steps(count), show=rate),
+            Contender("oha", [ctx.peers["oha"], "-c", "1", "-n", str(count), "--no-tui", url], value=OHA_RATE, show=rate),
+            Contender("wrk", [ctx.peers["wrk"], "-t1", "-c1", "-d2s", url], value=WRK_RATE, show=rate),
         )
     except BenchError as error:
         return [failed(case, server, goal, error) for goal in goals]
@@ -684,6 +709,8 @@ def print_table(rows: list[Row]) -> None:
 
 
 def find_peers() -> tuple[dict[str, str | None], dict[str, str]]:
+    if not Path("/usr/bin/time").is_file() and (why := apt_install(["time"])):
+        sys.exit(f"GNU time measures the peak RSS: {why}")
     peers, versions = {}, {}
     for name, version, strict in CARGO_PEERS:
         peers[name], versions[name] = find_cargo_peer(name, version, strict)
@@ -693,9 +720,14 @@ def find_peers() -> tuple[dict[str, str | None], dict[str, str]]:
     return peers, versions
 
 
+def selected(name: str, wanted: list[str]) -> bool:
+    return any(name == word or name.startswith(f"{word}_") for word in wanted)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", help="run only the rows whose name contains this (" + ", ".join(name for name, _ in ROWS) + ")")
+    names = ", ".join(name for name, _ in ROWS)
+    parser.add_argument("--only", metavar="NAMES", help=f"comma-separated rows or groups (json = json_*): {names}")
     sub = parser.add_subparsers(dest="command")
     serve_parser = sub.add_parser("serve", help="run the JSON server (prints its base URL)")
     serve_parser.add_argument("--port", type=int, default=0)
@@ -718,7 +750,7 @@ def main() -> None:
         rows: list[Row] = []
         try:
             for name, function in ROWS:
-                if args.only and args.only not in name:
+                if args.only and not selected(name, args.only.split(",")):
                     continue
                 log(f"measuring {name} ({load()})")
                 rows.extend(function(ctx))
@@ -728,7 +760,7 @@ def main() -> None:
                 server.wait(10)
     minutes = (time.monotonic() - started) / 60
     print(f"## dmflow speed vs peers ({time.strftime('%Y-%m-%d %H:%M')})\n")
-    print(f"- dmflow: release build of {commit}")
+    print(f"- dmflow: {f'the binary {DMFLOW}' if PREBUILT else 'release build'} of {commit}")
     for line in machine():
         print(f"- machine: {line}")
     print(f"- {load_before} at the start, {load()} at the end; took {minutes:.1f} min")
