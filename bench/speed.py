@@ -320,28 +320,24 @@ def duel(env: dict[str, str], *contenders: Contender) -> list[Measured]:
     return measured
 
 
-def dmflow_steps(count: int) -> Callable[[str], str | None]:
-    """dmflow's summary line says how many steps ran: `1 flow: 1 passed  (N steps, ...)`."""
+def counted(pattern: str, count: int, what: str) -> Callable[[str], str | None]:
+    """Checks that a tool's summary (the first group of `pattern`) reports `count` `what`."""
 
     def check(output: str) -> str | None:
-        found = re.search(r"\((\d+) steps?,", output)
+        found = re.search(pattern, output)
         if not found or int(found.group(1)) != count:
-            return f"expected {count} steps, summary says {found.group(1) if found else 'nothing'}"
+            return f"expected {count} {what}, its summary says {found.group(1) if found else 'nothing'}"
         return None
 
     return check
+
+
+def dmflow_steps(count: int) -> Callable[[str], str | None]:
+    return counted(r"\((\d+) steps?,", count, "steps")  # `1 flow: 1 passed  (N steps, 9 ms)`
 
 
 def hurl_requests(count: int) -> Callable[[str], str | None]:
-    """Hurl's --test summary: `Executed requests: N (...)`."""
-
-    def check(output: str) -> str | None:
-        found = re.search(r"Executed requests:\s+(\d+)", output)
-        if not found or int(found.group(1)) != count:
-            return f"expected {count} requests, summary says {found.group(1) if found else 'nothing'}"
-        return None
-
-    return check
+    return counted(r"Executed requests:\s+(\d+)", count, "requests")  # hurl --test's summary
 
 
 def rate_from(pattern: str) -> Callable[[Sample], float]:
@@ -469,9 +465,9 @@ def row_one_get(ctx: Context) -> list[Row]:
     for slug, server, base in (("emu", "emulator /echo", ctx.emulator), ("py", "python /echo", ctx.python)):
         case, goal, url = "1 GET + status check", "≤ 0.9× curl, RSS ≤ 10 MiB", f"{base}/echo?message=hi"
         flow, hurl = ctx.flows(f"one-{slug}", gets_flow("one", [url]))
-        references = {
-            "xh": lambda: [ctx.peers["xh"], "--ignore-stdin", "--check-status", "-q", url],
-            "hurl": lambda: ctx.hurl_test(str(hurl)),
+        references = {  # not measured when absent
+            "xh": [ctx.peers["xh"], "--ignore-stdin", "--check-status", "-q", url],
+            "hurl": ctx.hurl_test(str(hurl)),
         }
         present = [name for name in references if ctx.peers.get(name)]
         try:
@@ -481,7 +477,7 @@ def row_one_get(ctx: Context) -> list[Row]:
                 ctx.env,
                 Contender("dmflow", ctx.dmflow_run(str(flow)), expect=dmflow_steps(1), batch=10),
                 Contender("curl", [ctx.peers["curl"], "-sS", "--fail", "-o", "/dev/null", url], batch=10),
-                *(Contender(name, references[name](), batch=10,
+                *(Contender(name, references[name], batch=10,
                             expect=hurl_requests(1) if name == "hurl" else None) for name in present),
             )
         except BenchError as error:
