@@ -2,19 +2,21 @@
 """Speed of dmflow against Hurl, curl, xh, oha and wrk, every pair measured in the same run.
 
 `bench/speed.sh` (or `python3 bench/speed.py`) works from a fresh clone: it finds or installs
-the peers (wrk and Hurl's build libraries with apt-get; hurl, xh and oha with
-`cargo install --locked`, into target/bench-peers unless already on PATH or in ~/.cargo/bin),
-builds dmflow in release mode, starts two loopback servers (the threaded JSON server of this
-file, `speed.py serve`, and `dmflow mock`), writes each case's flow twice (dmflow YAML and the
-equivalent .hurl file) into a temp dir, and prints one markdown row per goal of the issue
-"Speed: twice as fast as Hurl on real flows".
+the peers (apt-get: wrk, hyperfine, GNU time and Hurl's build libraries; `cargo install
+--locked`: hurl, xh and oha, into target/bench-peers unless already on PATH or in
+~/.cargo/bin), builds dmflow in release mode, starts two loopback servers (the threaded JSON
+server of this file, `speed.py serve`, and `dmflow mock`), writes each case's flow twice
+(dmflow YAML and the equivalent .hurl file) into a temp dir, and prints one markdown row per
+goal of the issue "Speed: twice as fast as Hurl on real flows".
 
-How it measures: the contenders of a case run interleaved (A B A B A B), after one untimed
-warm-up each; a case's figure is the median of REPEATS samples; wall time is taken around
-each child and its peak RSS comes from wait4. A run that fails, prints the wrong request
-count or outlives BENCH_TIMEOUT seconds makes its row say so instead of giving a figure.
+How it measures: the contenders of a case run interleaved (A B A B A B), after one warm-up
+each whose output is checked (exit status, and the number of requests in dmflow's and Hurl's
+summaries) and whose peak RSS GNU time reports; a case's figure is the median of REPEATS
+samples; a sample is the mean wall time of one or more runs timed by hyperfine (`-N`, no
+shell), or the requests per second that wrk and oha print. A run that fails, or outlives
+BENCH_TIMEOUT seconds, makes its row say so instead of giving a figure.
 
-    bench/speed.sh                 # everything (about 15 minutes on 2 cores, builds aside)
+    bench/speed.sh                 # everything: minutes (building the peers: ~40 on 2 cores)
     bench/speed.sh --only json,check  # only those rows (json = json_1, json_10, json_100)
     REPEATS=5 bench/speed.sh       # medians of 5
     BENCH_NO_INSTALL=1 ...         # never install: rows whose peer is missing say so
@@ -30,6 +32,7 @@ import os
 import platform
 import re
 import select
+import shlex
 import shutil
 import signal
 import statistics
@@ -54,6 +57,7 @@ TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "300"))
 NO_INSTALL = os.environ.get("BENCH_NO_INSTALL") == "1"
 NICE = int(os.environ.get("BENCH_NICE", "0"))  # e.g. -10 (as root): servers and tools go first
 MIB = 1024 * 1024
+HYPERFINE = shutil.which("hyperfine") or "hyperfine"  # installed by find_peers when missing
 
 # Cargo-installed peers: (binary, pinned version, must the present binary be that version?).
 # Hurl is pinned to the release the product owner measured (8.0.1 builds with Rust 1.95);
@@ -197,11 +201,11 @@ def find_cargo_peer(name: str, version: str, strict: bool) -> tuple[str | None, 
     return str(installed), version_of(str(installed))
 
 
-def find_wrk() -> tuple[str | None, str]:
-    if not shutil.which("wrk") and (why := apt_install(["wrk"])):
-        return None, f"wrk not installed: {why}"
-    path = shutil.which("wrk")
-    return (path, version_of(path)) if path else (None, "wrk not found after apt-get")
+def find_apt_tool(name: str) -> tuple[str | None, str]:
+    if not shutil.which(name) and (why := apt_install([name])):
+        return None, f"{name} not installed: {why}"
+    path = shutil.which(name)
+    return (path, version_of(path)) if path else (None, f"{name} not found after apt-get")
 
 
 def build_dmflow() -> None:
@@ -265,18 +269,33 @@ def run_once(argv: list[str], env: dict[str, str], timeout: float = TIMEOUT) -> 
     return Sample(seconds, int(rss_lines[-1]), output)
 
 
-def wall(sample: Sample) -> float:
-    return sample.seconds
+def hyperfine_mean(argv: list[str], runs: int, env: dict[str, str]) -> float:
+    """The mean wall time of `runs` runs, timed by hyperfine without a shell.
+
+    Spawning from this Python process costs milliseconds; hyperfine's own spawn costs far less,
+    which matters for commands that take a few milliseconds.
+    """
+    with tempfile.NamedTemporaryFile("r", suffix=".json") as report:
+        command = shlex.join(argv)
+        run_once([HYPERFINE, "-N", "--style", "none", "--runs", str(runs), "--export-json", report.name, command],
+                 env, timeout=TIMEOUT * runs)
+        return json.load(report)["results"][0]["mean"]
 
 
 @dataclass
 class Contender:
+    """A command of a duel. Its value is a wall time (hyperfine), or requests per second: from
+    `requests` / wall time, or read from its output by `rate` (wrk, oha)."""
+
     label: str
     argv: list[str]
-    value: Callable[[Sample], float] = wall  # seconds by default; req/s for load tools
     expect: Callable[[str], str | None] | None = None  # checks the output: None or the problem
-    batch: int = 1  # a sample is the mean of `batch` runs (for millisecond commands)
-    show: Callable[[float], str] = lambda seconds: ms(seconds)  # how a value reads in the log
+    batch: int = 1  # runs per sample (for millisecond commands); a sample is their mean
+    requests: int | None = None
+    rate: Callable[[Sample], float] | None = None
+
+    def show(self, value: float) -> str:
+        return rate(value) if self.requests or self.rate else ms(value)
 
 
 @dataclass
@@ -297,25 +316,23 @@ def checked_run(contender: Contender, env: dict[str, str]) -> Sample:
     return run
 
 
-def sample(contender: Contender, env: dict[str, str]) -> tuple[float, int]:
-    values, rss = [], 0
-    for _ in range(contender.batch):
-        run = checked_run(contender, env)
-        values.append(contender.value(run))
-        rss = max(rss, run.rss_kib)
-    return statistics.fmean(values), rss
-
-
 def duel(env: dict[str, str], *contenders: Contender) -> list[Measured]:
-    """One warm-up each, then REPEATS rounds of A B C..., medians per contender."""
-    for contender in contenders:
-        checked_run(contender, env)
+    """A warm-up each (its output checked, its peak RSS kept), then REPEATS rounds of A B C...
+
+    Load tools (wrk, oha) are sampled one run at a time, and their RSS taken each time.
+    """
     measured = [Measured(c.label) for c in contenders]
+    for contender, result in zip(contenders, measured):
+        result.rss_kib = checked_run(contender, env).rss_kib
     for _ in range(REPEATS):
         for contender, result in zip(contenders, measured):
-            value, rss = sample(contender, env)
-            result.values.append(value)
-            result.rss_kib = max(result.rss_kib, rss)
+            if contender.rate:
+                run = checked_run(contender, env)
+                result.values.append(contender.rate(run))
+                result.rss_kib = max(result.rss_kib, run.rss_kib)
+            else:
+                seconds = hyperfine_mean(contender.argv, contender.batch, env)
+                result.values.append(contender.requests / seconds if contender.requests else seconds)
     for contender, result in zip(contenders, measured):
         samples = ", ".join(contender.show(v) for v in result.values)
         log(f"  {contender.label}: {samples} (peak RSS {mib(result.rss_kib)})")
@@ -527,7 +544,7 @@ def row_steps(ctx: Context, count: int) -> list[Row]:
             ctx.env,
             Contender("dmflow", ctx.dmflow_run(str(flow)), expect=dmflow_steps(count)),
             Contender("hurl", ctx.hurl_test(str(hurl)), expect=hurl_requests(count)),
-            Contender("wrk", [ctx.peers["wrk"], "-t1", "-c1", "-d2s", urls[0]], value=WRK_RATE, show=rate),
+            Contender("wrk", [ctx.peers["wrk"], "-t1", "-c1", "-d2s", urls[0]], rate=WRK_RATE),
         )
     except BenchError as error:
         return [failed(case, server, goal, error) for goal in goals]
@@ -590,9 +607,9 @@ def row_repeat(ctx: Context, count: int = 5000) -> list[Row]:
         dm, oha, wrk = duel(
             ctx.env,
             Contender("dmflow", ctx.dmflow_run("--repeat", str(count), str(flow)),
-                      value=lambda s: count / s.seconds, expect=dmflow_steps(count), show=rate),
-            Contender("oha", [ctx.peers["oha"], "-c", "1", "-n", str(count), "--no-tui", url], value=OHA_RATE, show=rate),
-            Contender("wrk", [ctx.peers["wrk"], "-t1", "-c1", "-d2s", url], value=WRK_RATE, show=rate),
+                      expect=dmflow_steps(count), requests=count),
+            Contender("oha", [ctx.peers["oha"], "-c", "1", "-n", str(count), "--no-tui", url], rate=OHA_RATE),
+            Contender("wrk", [ctx.peers["wrk"], "-t1", "-c1", "-d2s", url], rate=WRK_RATE),
         )
     except BenchError as error:
         return [failed(case, server, goal, error) for goal in goals]
@@ -725,7 +742,10 @@ def find_peers() -> tuple[dict[str, str | None], dict[str, str]]:
     peers, versions = {}, {}
     for name, version, strict in CARGO_PEERS:
         peers[name], versions[name] = find_cargo_peer(name, version, strict)
-    peers["wrk"], versions["wrk"] = find_wrk()
+    for name in ("wrk", "hyperfine"):
+        peers[name], versions[name] = find_apt_tool(name)
+    if not peers["hyperfine"]:
+        sys.exit(f"hyperfine times the runs: {versions['hyperfine']}")
     peers["curl"] = shutil.which("curl")
     versions["curl"] = version_of(peers["curl"]) if peers["curl"] else "curl not found (apt-get install curl)"
     return peers, versions
