@@ -223,20 +223,18 @@ def build_dmflow() -> None:
 
 @dataclass
 class Sample:
-    seconds: float
     rss_kib: int
     output: str  # stdout and stderr, for the parsers and the error messages
 
 
 def run_once(argv: list[str], env: dict[str, str], timeout: float = TIMEOUT) -> Sample:
-    """Runs a command with a deadline: its wall time, and its peak RSS.
+    """Runs a command with a deadline; its peak RSS and its output.
 
     The RSS comes from GNU time (`%M`, the child's ru_maxrss): Linux keeps the high-water mark
     across exec, so a child forked from this Python process would report Python's RSS; GNU time
     is small. The child runs in its own process group, which the deadline kills whole.
     """
     with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r") as rss:
-        start = time.perf_counter()
         child = subprocess.Popen(
             ["/usr/bin/time", "-f", "%M", "-o", rss.name, *argv],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
@@ -252,7 +250,6 @@ def run_once(argv: list[str], env: dict[str, str], timeout: float = TIMEOUT) -> 
         timer = threading.Timer(timeout, expire)
         timer.start()
         os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
-        seconds = time.perf_counter() - start
         with lock:
             state["exited"] = True
         timer.cancel()
@@ -266,7 +263,7 @@ def run_once(argv: list[str], env: dict[str, str], timeout: float = TIMEOUT) -> 
     if child.returncode != 0:
         last = " | ".join(output.strip().splitlines()[-3:])
         raise BenchError(f"{name} exited {child.returncode}: {last[:300]}")
-    return Sample(seconds, int(rss_lines[-1]), output)
+    return Sample(int(rss_lines[-1]), output)
 
 
 def hyperfine_mean(argv: list[str], runs: int, env: dict[str, str]) -> float:
