@@ -266,8 +266,9 @@ def run_once(argv: list[str], env: dict[str, str], timeout: float = TIMEOUT) -> 
     return Sample(int(rss_lines[-1]), output)
 
 
-def hyperfine_mean(argv: list[str], runs: int, env: dict[str, str]) -> float:
-    """The mean wall time of `runs` runs, timed by hyperfine without a shell.
+def hyperfine_mean(argv: list[str], runs: int, env: dict[str, str]) -> tuple[float, float]:
+    """The mean wall time and CPU time (user + system) of `runs` runs, timed by hyperfine
+    without a shell. CPU time suffers less than wall time when others load the machine.
 
     Spawning from this Python process costs milliseconds; hyperfine's own spawn costs far less,
     which matters for commands that take a few milliseconds.
@@ -276,7 +277,8 @@ def hyperfine_mean(argv: list[str], runs: int, env: dict[str, str]) -> float:
         command = shlex.join(argv)
         run_once([HYPERFINE, "-N", "--style", "none", "--runs", str(runs), "--export-json", report.name, command],
                  env, timeout=TIMEOUT * runs)
-        return json.load(report)["results"][0]["mean"]
+        result = json.load(report)["results"][0]
+        return result["mean"], result["user"] + result["system"]
 
 
 @dataclass
@@ -299,11 +301,16 @@ class Contender:
 class Measured:
     label: str
     values: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # seconds per run, when hyperfine timed it
     rss_kib: int = 0
 
     @property
     def median(self) -> float:
         return statistics.median(self.values)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu) if self.cpu else float("nan")
 
 
 def checked_run(contender: Contender, env: dict[str, str]) -> Sample:
@@ -328,11 +335,13 @@ def duel(env: dict[str, str], *contenders: Contender) -> list[Measured]:
                 result.values.append(contender.rate(run))
                 result.rss_kib = max(result.rss_kib, run.rss_kib)
             else:
-                seconds = hyperfine_mean(contender.argv, contender.batch, env)
+                seconds, cpu = hyperfine_mean(contender.argv, contender.batch, env)
                 result.values.append(contender.requests / seconds if contender.requests else seconds)
+                result.cpu.append(cpu)
     for contender, result in zip(contenders, measured):
         samples = ", ".join(contender.show(v) for v in result.values)
-        log(f"  {contender.label}: {samples} (peak RSS {mib(result.rss_kib)})")
+        cpu = f"CPU {', '.join(ms(c) for c in result.cpu)}; " if result.cpu else ""
+        log(f"  {contender.label}: {samples} ({cpu}peak RSS {mib(result.rss_kib)})")
     return measured
 
 
@@ -475,6 +484,12 @@ def rate(per_second: float) -> str:
     return f"{per_second:,.0f} req/s"
 
 
+def usage(dm: Measured, peer: Measured) -> str:
+    """CPU time (median, user + system) and peak RSS of dmflow and a peer."""
+    return (f"dmflow / {peer.label}: CPU {ms(dm.cpu_median)} / {ms(peer.cpu_median)}, "
+            f"RSS {mib(dm.rss_kib)} / {mib(peer.rss_kib)}")
+
+
 def row_one_get(ctx: Context) -> list[Row]:
     """1 GET with a status check: dmflow vs curl (the goal), xh and Hurl (for reference)."""
     rows = []
@@ -502,10 +517,10 @@ def row_one_get(ctx: Context) -> list[Row]:
         ratio = dm.median / curl.median
         rows.append(Row(case, server, ms(dm.median), f"curl {ms(curl.median)}", ratio, goal,
                         ratio <= 0.9 and dm.rss_kib <= 10 * 1024,
-                        f"RSS dmflow {mib(dm.rss_kib)}, curl {mib(curl.rss_kib)}; each sample = mean of 10 runs"))
+                        f"{usage(dm, curl)}; each sample = mean of 10 runs"))
         for peer in others:
             rows.append(Row(case, server, ms(dm.median), f"{peer.label} {ms(peer.median)}",
-                            dm.median / peer.median, "(reference)", None, f"{peer.label} RSS {mib(peer.rss_kib)}"))
+                            dm.median / peer.median, "(reference)", None, usage(dm, peer)))
         for name in references.keys() - set(present):
             rows.append(failed(case, server, "(reference)", BenchError(ctx.versions[name])))
     return rows
@@ -526,7 +541,7 @@ def row_chained(ctx: Context) -> list[Row]:
         return [failed(case, server, goal, error)]
     ratio = dm.median / hu.median
     return [Row(case, server, ms(dm.median), f"Hurl {ms(hu.median)}", ratio, goal, ratio <= 0.5,
-                f"RSS dmflow {mib(dm.rss_kib)}, Hurl {mib(hu.rss_kib)}")]
+                usage(dm, hu))]
 
 
 def row_steps(ctx: Context, count: int) -> list[Row]:
@@ -549,7 +564,7 @@ def row_steps(ctx: Context, count: int) -> list[Row]:
     per_step, round_trip = dm.median / count, 1 / wrk.median
     return [
         Row(case, server, ms(dm.median), f"Hurl {ms(hu.median)}", ratio, goals[0], ratio <= 0.5,
-            f"RSS dmflow {mib(dm.rss_kib)}, Hurl {mib(hu.rss_kib)}"),
+            usage(dm, hu)),
         Row(case, server, f"{per_step * 1e6:,.1f} µs/step", f"wrk {round_trip * 1e6:,.1f} µs/req",
             per_step / round_trip, goals[1], per_step / round_trip <= 2,
             f"wrk -t1 -c1 -d2s: {rate(wrk.median)}; dmflow per step = whole run / {count:,} (start-up included)"),
@@ -589,8 +604,7 @@ def row_json(ctx: Context, size_mib: int) -> list[Row]:
     ratio = dm.median / hu.median
     met = ratio <= 0.8 and dm.rss_kib <= 2 * size_mib * 1024
     return [Row(case, server, ms(dm.median), f"Hurl {ms(hu.median)}", ratio, goal, met,
-                f"peak RSS dmflow {mib(dm.rss_kib)} ({dm.rss_kib / (size_mib * 1024):.1f}× body), "
-                f"Hurl {mib(hu.rss_kib)}")]
+                f"{usage(dm, hu)}; dmflow's peak RSS = {dm.rss_kib / (size_mib * 1024):.1f}× the body")]
 
 
 def row_repeat(ctx: Context, count: int = 5000) -> list[Row]:
@@ -615,7 +629,7 @@ def row_repeat(ctx: Context, count: int = 5000) -> list[Row]:
         Row(case, server, rate(dm.median), f"oha {rate(oha.median)}", dm.median / oha.median, goals[0],
             dm.median / oha.median >= 0.5, note),
         Row(case, server, rate(dm.median), f"wrk {rate(wrk.median)}", dm.median / wrk.median, goals[1], None,
-            f"RSS dmflow {mib(dm.rss_kib)}"),
+            f"dmflow: CPU {ms(dm.cpu_median)}, RSS {mib(dm.rss_kib)}"),
     ]
 
 
@@ -639,7 +653,7 @@ def row_jobs(ctx: Context, jobs: int) -> list[Row]:
         return [failed(case, server, goal, error)]
     ratio = dm.median / hu.median
     return [Row(case, server, ms(dm.median), f"Hurl {ms(hu.median)}", ratio, goal, ratio <= 0.5,
-                f"RSS dmflow {mib(dm.rss_kib)}, Hurl {mib(hu.rss_kib)}")]
+                usage(dm, hu))]
 
 
 def row_startup(ctx: Context) -> list[Row]:
@@ -663,7 +677,7 @@ def row_startup(ctx: Context) -> list[Row]:
         ratio = dm.median / hu.median
         rows.append(Row(case, "—", ms(dm.median), f"Hurl `--version` {ms(hu.median)}", ratio,
                         f"keep ≈{kept:.2f}× (≤ {kept * 1.1:.2f}×)", ratio <= kept * 1.1,
-                        f"RSS {mib(dm.rss_kib)}; each sample = mean of 20 runs"))
+                        f"{usage(dm, hu)}; each sample = mean of 20 runs"))
     return rows
 
 
