@@ -24,8 +24,37 @@ const EXAMPLES: &str = "Examples:
 #[command(name = "dmflow", version, about = ABOUT, long_about = LONG_ABOUT)]
 #[command(after_help = format!("{EXAMPLES}\n\n{}", dmflow::exit::HELP))]
 pub struct Cli {
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How the command line talks: colour and amount of progress on stderr (every command).
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    /// Colour on stderr: auto (on a terminal, unless NO_COLOR is set or TERM=dumb;
+    /// CLICOLOR_FORCE=1 forces it), always, or never.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHEN",
+        default_value = "auto",
+        global = true
+    )]
+    pub color: ColorChoice,
+    /// Print only problems (failed flows with their steps, errors, warnings) and the summary
+    /// on stderr; passed flows, notes and progress stay silent. stdout is unchanged.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -35,13 +64,16 @@ pub enum Command {
     Run(RunArgs),
     /// Run flows and compare their redacted transcripts with stored snapshots.
     #[command(
-        after_help = "A missing snapshot is written, except under CI=true where it fails.\nExamples:\n  dmflow test --mock flows/*.yaml\n  dmflow test --mock --update flows/me.yaml\n  dmflow test --mock flows/*.yaml --report junit=out.xml"
+        after_help = format!("A differing snapshot fails its flow (✗ and a diff, exit 1, \"ok\": false in --json, a failing\n`snapshot` case in JUnit). A missing snapshot is written, except under CI=true where it fails.\n\nExamples:\n  dmflow test --mock flows/*.yaml\n  dmflow test --mock --update flows/me.yaml\n  dmflow test --mock --shard 2/3 flows/*.yaml --report junit=out.xml\n\n{}", dmflow::exit::HELP)
     )]
     Test(TestArgs),
     /// Validate flows without sending anything: YAML, fields, templates and variables.
     #[command(after_help = dmflow::exit::HELP)]
     Check(CheckArgs),
     /// Serve the Dailymotion emulator on 127.0.0.1 until Ctrl-C.
+    #[command(
+        after_help = "It shares its state (signing key, revocations) with `dmflow run --mock` on the same state\ndirectory, so tokens of either work with the other and survive restarts.\nExamples:\n  dmflow mock                                  # port 8090, consent page with Allow/Deny\n  dmflow mock --port 0 --auto-approve          # any free port, sign-ins approved at once\n  dmflow mock --ephemeral --encoding-time 3s   # a throwaway provider, uploads processed in 3s\nFault injection: curl -X POST 'http://127.0.0.1:8090/_mock/fail-next?path=/me&status=503&retry_after=2'"
+    )]
     Mock(MockArgs),
     /// Print the stored outputs as environment variables: eval "$(dmflow env)".
     #[command(
@@ -50,16 +82,61 @@ pub enum Command {
     Env(EnvArgs),
     /// Print a valid access token (refreshed first if needed), for scripts.
     #[command(
-        after_help = "Example:\n  curl -H \"Authorization: Bearer $(dmflow token)\" https://api.dailymotion.com/me"
+        after_help = "Examples:\n  curl -H \"Authorization: Bearer $(dmflow token)\" https://api.dailymotion.com/me\n  dmflow token --json | jq -r .expires_at"
     )]
-    Token(ProfileArgs),
+    Token(ProfileJsonArgs),
     /// Run a command with the stored outputs in its environment; exits with its code.
     #[command(after_help = "Example:\n  dmflow exec -- node upload.js")]
     Exec(ExecArgs),
     /// Show what the token store holds for a profile (tokens masked) and when it expires.
-    Status(ProfileArgs),
+    Status(ProfileJsonArgs),
     /// Revoke the stored tokens with the provider (Dailymotion: /logout) and delete them.
     Logout(ProfileArgs),
+    /// Print a shell completion script on stdout.
+    #[command(
+        after_help = "Examples:\n  source <(dmflow completions bash)                       # bash, this shell\n  dmflow completions bash > ~/.local/share/bash-completion/completions/dmflow\n  dmflow completions zsh > \"${fpath[1]}/_dmflow\"\n  dmflow completions fish > ~/.config/fish/completions/dmflow.fish\n  dmflow completions powershell >> $PROFILE"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) on stdout: dmflow man | man -l -
+    #[command(
+        after_help = "Examples:\n  dmflow man | man -l -\n  dmflow man run | man -l -\n  dmflow man --dir /usr/local/share/man/man1   # dmflow.1 and one page per command"
+    )]
+    Man(ManArgs),
+    /// Print the JSON Schema of flow files on stdout, for editors and validators.
+    #[command(
+        after_help = "Flow files point editors at it with a first line such as\n  # yaml-language-server: $schema=../schemas/flow.schema.json\n\nExamples:\n  dmflow schema > schemas/flow.schema.json\n  dmflow schema | jq '.[\"$defs\"].Step.properties | keys'"
+    )]
+    Schema,
+    /// Start a project: a sign-in flow, a flow that uses it, the schema, .env.example and
+    /// .gitignore entries. Existing files are left alone.
+    #[command(
+        after_help = "Examples:\n  dmflow init my-project && cd my-project && dmflow run --mock flows/me.yaml\n  dmflow init            # in the current directory"
+    )]
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct InitArgs {
+    /// The project directory (created if needed; default: the current directory).
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, powershell or elvish.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ManArgs {
+    /// The page of one command (`run`, `test`...) instead of the main page.
+    #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+    pub command: Option<String>,
+    /// Write dmflow.1 and dmflow-COMMAND.1 for every command into DIR instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// A token store profile, for the commands that use it without a flow.
@@ -70,6 +147,51 @@ pub struct ProfileArgs {
     /// Use the emulator's profile (`mock`), refreshing against the built-in emulator.
     #[arg(long)]
     pub mock: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// A profile, for the commands that can answer in JSON (`token`, `status`).
+#[derive(Debug, Args, Clone)]
+pub struct ProfileJsonArgs {
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    /// Print one JSON document on stdout (also when the command fails).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How requests reach servers: TLS trust and proxy. Loopback (127.0.0.1, [::1], localhost,
+/// the emulator) never goes through a proxy.
+#[derive(Debug, Args, Clone, Default)]
+pub struct NetArgs {
+    /// Also trust the CA certificates of this PEM file (besides the system's, or SSL_CERT_FILE).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Do not check TLS certificates at all (a warning says so on every run). For a test server
+    /// with a self-signed certificate; prefer --cacert.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Send every request that is not loopback through this HTTP(S) proxy, e.g.
+    /// http://proxy.corp:3128, NO_PROXY notwithstanding (default: HTTPS_PROXY, HTTP_PROXY or
+    /// ALL_PROXY, except for the hosts in NO_PROXY).
+    #[arg(long, value_name = "URL", value_parser = parse_proxy)]
+    pub proxy: Option<String>,
+}
+
+fn parse_proxy(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text.trim())
+        .map_err(|e| format!("`{text}` is not a URL ({e}); write http://HOST:PORT"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "`{text}`: the proxy scheme is http or https, not {}",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{text}` names no host; write http://HOST:PORT"));
+    }
+    Ok(text.trim().to_string())
 }
 
 #[derive(Debug, Args, Clone)]
@@ -104,15 +226,19 @@ pub struct VarArgs {
 /// What `run` and `test` share: which flows, how to run them, where results go.
 #[derive(Debug, Args)]
 pub struct RunCommon {
-    /// Flow files. A flow that needs an input another listed flow outputs runs after it;
+    /// Flow files. A flow takes each input another listed flow outputs from one provider (the
+    /// nearest flow listed before it that outputs it, else after it) and runs after it;
     /// otherwise the order given is kept.
     #[arg(required = true, value_name = "FLOW")]
     pub flows: Vec<PathBuf>,
     #[command(flatten)]
     pub vars: VarArgs,
     /// Show each request and response (headers and bodies, secrets masked).
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "quiet")]
     pub verbose: bool,
+    /// Print the results as one JSON document on stdout (also when the flows are invalid).
+    #[arg(long)]
+    pub json: bool,
     /// Show secrets (tokens, client secret, codes) instead of masking them.
     #[arg(long)]
     pub reveal: bool,
@@ -120,16 +246,19 @@ pub struct RunCommon {
     #[arg(long)]
     pub mock: bool,
     /// Do not open a browser: print the sign-in URL (and accept a pasted redirect URL).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "mock")]
     pub no_browser: bool,
-    /// Open the sign-in URL with this command (called as `CMD URL`).
-    #[arg(long, value_name = "CMD", env = "DMFLOW_BROWSER")]
+    /// Open the sign-in URL with this command (called as `CMD URL`); default $DMFLOW_BROWSER,
+    /// else the system's browser. Not with --mock, which signs in by itself.
+    #[arg(long, value_name = "CMD", conflicts_with_all = ["mock", "no_browser"])]
     pub browser: Option<String>,
     /// With --mock: the emulator's access-token lifetime in seconds (default 36000).
     #[arg(long, value_name = "SECS", requires = "mock")]
     pub token_ttl: Option<u64>,
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub net: NetArgs,
     /// Neither read inputs from nor write outputs to the token store.
     #[arg(long)]
     pub no_store: bool,
@@ -143,7 +272,8 @@ pub struct RunCommon {
     /// Run up to N independent flows at once (output stays in order).
     #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
-    /// Run only slice I of N (1-based) of the flows, for CI matrices: --shard 2/4.
+    /// Run only slice I of N (1-based) of the flows, for CI matrices: --shard 2/4. A flow
+    /// stays in the shard of the flows it takes inputs from.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<(usize, usize)>,
     /// Run each flow N times (soak runs) and report the timing distribution.
@@ -182,10 +312,8 @@ fn parse_shard(text: &str) -> Result<(usize, usize), String> {
 pub struct RunArgs {
     #[command(flatten)]
     pub common: RunCommon,
-    /// Print the results as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// After the run, print the outputs as environment variables in this format.
+    /// After the run, print the outputs as environment variables in this format (with --json,
+    /// write them to --export-file, or use github: stdout holds the JSON document).
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub export: Option<ExportFormat>,
     /// Write the --export text to this file instead of stdout (default format: dotenv).
@@ -223,6 +351,9 @@ pub struct CheckArgs {
     pub flows: Vec<PathBuf>,
     #[command(flatten)]
     pub vars: VarArgs,
+    /// Print the problems as one JSON document on stdout (file, line, column, message, help).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -242,9 +373,29 @@ pub struct MockArgs {
     /// Add this delay to every answer (fault injection), e.g. 200ms.
     #[arg(long, value_name = "DURATION")]
     pub latency: Option<String>,
-    /// Keep the emulator's state (apps, tokens) in this file across restarts.
-    #[arg(long, value_name = "FILE")]
+    /// The state directory whose emulator state to use (the one `dmflow run --mock` uses):
+    /// <DIR>/mock/emulator.json. Default: $DMFLOW_STATE_DIR, else ~/.local/state/dmflow.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Keep the emulator's state (signing key, revocations) in this file instead.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["state_dir", "ephemeral"])]
     pub state_file: Option<PathBuf>,
+    /// A throwaway provider: a new key in memory, nothing read or written; its tokens die
+    /// with it.
+    #[arg(long, conflicts_with = "state_dir")]
+    pub ephemeral: bool,
+    /// How long an uploaded video's processing takes before it is published, e.g. 3s.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub encoding_time: String,
+    /// Finish processing at the N-th read of the video instead (deterministic, for tests).
+    #[arg(long, value_name = "N", conflicts_with = "encoding_time")]
+    pub encoding_polls: Option<u32>,
+    /// The largest file an upload may carry, e.g. 512MiB, 20MB or 1048576 (bytes).
+    #[arg(long, value_name = "SIZE", default_value = "512MiB")]
+    pub max_upload_size: String,
+    /// Close keep-alive connections idle this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub idle_timeout: String,
 }
 
 /// The formats of `--export` and `dmflow env`.

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 /// A string template and its position.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Text {
     pub template: Arc<Template>,
     pub pos: Pos,
@@ -38,7 +38,7 @@ impl Text {
 }
 
 /// A YAML value with compiled templates in its string leaves.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum ValueTree {
     /// No template anywhere inside.
     Const(Value),

@@ -102,7 +102,7 @@ pub fn emit(
             Some(p) => p.to_path_buf(),
             None => std::env::var_os("GITHUB_ENV")
                 .map(std::path::PathBuf::from)
-                .ok_or_else(|| crate::Error::Export("the github format appends to $GITHUB_ENV, which is not set (are we in GitHub Actions?); use --export-file PATH elsewhere".into()))?,
+                .ok_or_else(|| crate::Error::Export("the github format appends to $GITHUB_ENV, which is not set (outside GitHub Actions?)".into()))?,
         };
         out.write_all(github_masks(values).as_bytes())
             .map_err(written)?;

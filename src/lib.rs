@@ -34,6 +34,7 @@ pub mod paths;
 pub mod provider;
 pub mod report;
 pub mod run;
+pub mod schema;
 pub mod secret;
 pub mod snapshot;
 pub mod steps;

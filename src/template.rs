@@ -68,6 +68,10 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.set_syntax(syntax());
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_debug(false);
+    env.set_formatter(|out, _state, value| {
+        out.write_str(&display(value))
+            .map_err(|e| Error::new(ErrorKind::WriteFailure, e.to_string()))
+    });
     env.add_function("env", env_function);
     env.add_function("uuid", || uuid::Uuid::new_v4().to_string());
     env.add_function("now", |format: Option<String>| -> Result<Value, Error> {
@@ -331,6 +335,16 @@ pub struct Template {
     kind: Kind,
     /// The variables it reads (besides functions), sorted.
     variables: Vec<String>,
+    /// Those it only tests (`X is defined`, `X | default(...)`): no error when they are missing.
+    guarded: Vec<String>,
+}
+
+/// Whether `name` can be a variable: letters, digits and `_`, not starting with a digit (the
+/// names every export format and shell accept).
+pub fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Whether `text` contains template syntax at all (plain strings skip the engine).
@@ -354,6 +368,7 @@ impl Template {
         Template {
             kind: Kind::Literal(text.into()),
             variables: Vec::new(),
+            guarded: Vec::new(),
         }
     }
 
@@ -362,7 +377,7 @@ impl Template {
         if !is_template(text) {
             return Ok(Template::literal(text));
         }
-        let variables = validate(text)?;
+        let (variables, guarded) = validate(text)?;
         let kind = match single_expression(text) {
             Some(expr) => Kind::Expr(
                 ENV.compile_expression_owned(expr.to_string())
@@ -374,7 +389,11 @@ impl Template {
                     .map_err(invalid)?,
             ),
         };
-        Ok(Template { kind, variables })
+        Ok(Template {
+            kind,
+            variables,
+            guarded,
+        })
     }
 
     /// Compiles a leaf once per process: a flow repeats its templates (`<<api>>/...`), and
@@ -406,7 +425,11 @@ impl Template {
     }
 
     fn check_defined(&self, cx: &Context) -> Result<(), TemplateError> {
-        match self.variables.iter().find(|name| !cx.vars.contains(name)) {
+        let missing = self
+            .variables
+            .iter()
+            .find(|name| !cx.vars.contains(name) && !self.guarded.contains(name));
+        match missing {
             Some(name) => Err(TemplateError::Undefined { name: name.clone() }),
             None => Ok(()),
         }
@@ -422,7 +445,7 @@ impl Template {
                 if value.is_undefined() {
                     return Err(undefined_result(self.source()));
                 }
-                Ok(value.to_string())
+                Ok(display(&value))
             }
             Kind::Text(template) => {
                 self.check_defined(cx)?;
@@ -460,8 +483,9 @@ fn undefined_result(source: &str) -> TemplateError {
     }
 }
 
-/// Checks a template's functions, filters and tests; returns the variables it reads.
-fn validate(text: &str) -> Result<Vec<String>, TemplateError> {
+/// Checks a template's functions, filters and tests; returns the variables it reads, and
+/// those of them it only tests for being defined.
+fn validate(text: &str) -> Result<(Vec<String>, Vec<String>), TemplateError> {
     let config = TemplateConfig {
         syntax_config: syntax(),
         default_auto_escape: Arc::new(|_| minijinja::AutoEscape::None),
@@ -490,13 +514,49 @@ fn validate(text: &str) -> Result<Vec<String>, TemplateError> {
         });
     }
     let template = ENV.template_from_str(text).map_err(invalid)?;
-    Ok(template
+    let variables: Vec<String> = template
         .undeclared_variables(false)
         .into_iter()
         .filter(|name| !globals().contains(name) && !called.contains(name))
         .collect::<BTreeSet<_>>()
         .into_iter()
-        .collect())
+        .collect();
+    let guarded = variables
+        .iter()
+        .filter(|name| only_tested(&compiled.instructions, name))
+        .cloned()
+        .collect();
+    Ok((variables, guarded))
+}
+
+/// Whether every read of `name` is a test for it being there: `name is defined`,
+/// `name is undefined`, `name | default(...)` (`d`), which strict undefined allows.
+fn only_tested(instructions: &minijinja::machinery::Instructions<'_>, name: &str) -> bool {
+    let mut index = 0;
+    let mut reads = 0;
+    while let Some(instruction) = instructions.get(index) {
+        index += 1;
+        if !matches!(instruction, Instruction::Lookup(n) if *n == name) {
+            continue;
+        }
+        reads += 1;
+        // What consumes the value, past the constants of a filter's arguments.
+        let mut next = index;
+        while let Some(Instruction::LoadConst(_)) = instructions.get(next) {
+            next += 1;
+        }
+        let tested = match instructions.get(next) {
+            Some(Instruction::PerformTest(test, _, _)) => {
+                next == index && matches!(*test, "defined" | "undefined")
+            }
+            Some(Instruction::ApplyFilter(filter, _, _)) => matches!(*filter, "default" | "d"),
+            _ => false,
+        };
+        if !tested {
+            return false;
+        }
+    }
+    reads > 0
 }
 
 /// A close known name for an unknown function or filter.
@@ -554,6 +614,23 @@ fn invalid(err: Error) -> TemplateError {
     TemplateError::Invalid {
         message,
         line: err.line(),
+    }
+}
+
+/// A value written into text the way JSON and HTTP expect it: `true`, not Python's `True`;
+/// nothing for none; lists and maps as JSON.
+fn display(value: &Value) -> String {
+    use minijinja::value::ValueKind;
+    match value.kind() {
+        ValueKind::Bool => value.is_true().to_string(),
+        ValueKind::None => String::new(),
+        ValueKind::Seq | ValueKind::Map | ValueKind::Iterable | ValueKind::Plain => {
+            match serde_json::to_value(value) {
+                Ok(json) => json.to_string(),
+                Err(_) => value.to_string(),
+            }
+        }
+        _ => value.to_string(),
     }
 }
 
@@ -616,6 +693,45 @@ mod tests {
         assert_eq!(value("<<user>>", v.clone()), json!({"id": "x1"}));
         assert_eq!(value("<<n>>px", v.clone()), json!("3px"));
         assert_eq!(value("plain", v), json!("plain"));
+    }
+
+    #[test]
+    fn values_in_text_read_as_json_and_http_expect() {
+        let v = json!({"t": true, "ids": ["x1", "x2"], "user": {"id": 1}, "nothing": null});
+        assert_eq!(
+            render("a=<<t>>&b=<<1 > 2>>", v.clone()).unwrap(),
+            "a=true&b=false"
+        );
+        assert_eq!(render("<<t>>", v.clone()).unwrap(), "true");
+        assert_eq!(
+            render("ids=<<ids>>", v.clone()).unwrap(),
+            r#"ids=["x1","x2"]"#
+        );
+        assert_eq!(render("<<user>>!", v.clone()).unwrap(), r#"{"id":1}!"#);
+        assert_eq!(render("[<<nothing>>]", v).unwrap(), "[]");
+    }
+
+    #[test]
+    fn a_missing_variable_may_be_tested_for() {
+        let none = json!({});
+        assert_eq!(render("<<X is defined>>", none.clone()).unwrap(), "false");
+        assert_eq!(
+            render("<<X is not defined>>", none.clone()).unwrap(),
+            "true"
+        );
+        assert_eq!(render("<<X is undefined>>", none.clone()).unwrap(), "true");
+        assert_eq!(render("<<X | default('a')>>", none.clone()).unwrap(), "a");
+        assert_eq!(render("<<X|d(1) + 1>>", none.clone()).unwrap(), "2");
+        assert_eq!(
+            render("<% if X is defined %><<X>><% endif %>", none.clone()).unwrap_err(),
+            TemplateError::Undefined { name: "X".into() },
+            "a read besides the test still needs it"
+        );
+        assert_eq!(
+            render("<<X.y is defined>>", none).unwrap_err(),
+            TemplateError::Undefined { name: "X".into() }
+        );
+        assert_eq!(render("<<X is defined>>", json!({"X": 1})).unwrap(), "true");
     }
 
     #[test]

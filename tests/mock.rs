@@ -2,126 +2,12 @@
 //! injection, and the `dmflow mock` command.
 
 mod common;
+mod emu;
 
 use dmflow::mock::state::{Config, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URI};
 use dmflow::oauth::pkce;
+use emu::{auto, emulator, runtime};
 use serde_json::{Value, json};
-use std::collections::HashMap;
-
-struct Emu {
-    base: String,
-    client: reqwest::Client,
-    _running: dmflow::mock::Running,
-}
-
-async fn emulator(config: Config) -> Emu {
-    let running = dmflow::mock::start(config, 0).await.unwrap();
-    Emu {
-        base: running.base_url(),
-        client: reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        _running: running,
-    }
-}
-
-fn auto() -> Config {
-    Config {
-        auto_approve: true,
-        ..Config::default()
-    }
-}
-
-impl Emu {
-    async fn get(
-        &self,
-        path: &str,
-        token: Option<&str>,
-    ) -> (u16, Value, reqwest::header::HeaderMap) {
-        let mut request = self.client.get(format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.json().await.unwrap_or(Value::Null);
-        (status, body, headers)
-    }
-
-    async fn token(&self, form: &[(&str, &str)]) -> (u16, Value) {
-        let mut fields: Vec<(&str, &str)> = vec![
-            ("client_id", DEMO_CLIENT_ID),
-            ("client_secret", DEMO_CLIENT_SECRET),
-        ];
-        fields.extend_from_slice(form);
-        let response = self
-            .client
-            .post(format!("{}/oauth/token", self.base))
-            .form(&fields)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Runs authorize (auto-approved) and returns the redirect's query.
-    async fn authorize(&self, extra: &[(&str, &str)]) -> HashMap<String, String> {
-        let mut query = vec![
-            ("response_type", "code"),
-            ("client_id", DEMO_CLIENT_ID),
-            ("redirect_uri", DEMO_REDIRECT_URI),
-            ("state", "s-1"),
-            ("scope", "userinfo manage_videos"),
-        ];
-        query.extend_from_slice(extra);
-        let response = self
-            .client
-            .get(format!("{}/oauth/authorize", self.base))
-            .query(&query)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 302);
-        let location = response.headers()["location"].to_str().unwrap().to_string();
-        url::Url::parse(&location)
-            .unwrap()
-            .query_pairs()
-            .into_owned()
-            .collect()
-    }
-
-    async fn sign_in(&self) -> Value {
-        let verifier = pkce::new_verifier();
-        let challenge = pkce::s256(&verifier);
-        let query = self
-            .authorize(&[
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-            ])
-            .await;
-        let (status, body) = self
-            .token(&[
-                ("grant_type", "authorization_code"),
-                ("code", &query["code"]),
-                ("redirect_uri", DEMO_REDIRECT_URI),
-                ("code_verifier", &verifier),
-            ])
-            .await;
-        assert_eq!(status, 200, "{body}");
-        body
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 #[test]
 fn authorization_code_grant_with_pkce_follows_the_documented_shape() {
@@ -211,14 +97,10 @@ fn refresh_rotates_and_the_old_token_is_refused() {
         let emu = emulator(auto()).await;
         let first = emu.sign_in().await;
         let old = first["refresh_token"].as_str().unwrap();
-        let (status, second) = emu
-            .token(&[("grant_type", "refresh_token"), ("refresh_token", old)])
-            .await;
+        let (status, second) = emu.refresh(old).await;
         assert_eq!(status, 200);
         assert_ne!(second["refresh_token"], first["refresh_token"]);
-        let (status, body) = emu
-            .token(&[("grant_type", "refresh_token"), ("refresh_token", old)])
-            .await;
+        let (status, body) = emu.refresh(old).await;
         assert_eq!(
             (status, body),
             (
@@ -226,12 +108,7 @@ fn refresh_rotates_and_the_old_token_is_refused() {
                 json!({"error": "invalid_grant", "error_description": "Invalid refresh token."})
             )
         );
-        let (status, _) = emu
-            .token(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", second["refresh_token"].as_str().unwrap()),
-            ])
-            .await;
+        let (status, _) = emu.refresh(second["refresh_token"].as_str().unwrap()).await;
         assert_eq!(status, 200, "the rotated token works");
     });
 }
@@ -522,12 +399,7 @@ fn logout_revokes_the_whole_grant() {
         let (status, body, _) = emu.get("/logout", Some(access)).await;
         assert_eq!((status, body), (200, json!({})));
         assert_eq!(emu.get("/me", Some(access)).await.0, 401);
-        let (status, body) = emu
-            .token(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ])
-            .await;
+        let (status, body) = emu.refresh(tokens["refresh_token"].as_str().unwrap()).await;
         assert_eq!(
             (status, body["error_description"].as_str()),
             (400, Some("Invalid refresh token."))
@@ -582,12 +454,9 @@ fn fault_injection() {
         .await
         .unwrap();
         assert_eq!(
-            emu.token(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", tokens["refresh_token"].as_str().unwrap())
-            ])
-            .await
-            .0,
+            emu.refresh(tokens["refresh_token"].as_str().unwrap())
+                .await
+                .0,
             400
         );
         let fresh = emu.sign_in().await;

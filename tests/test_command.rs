@@ -2,22 +2,7 @@
 
 mod common;
 
-use common::{dmflow, write_flow};
-use std::path::PathBuf;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn flows() -> Vec<String> {
-    let mut flows: Vec<String> = std::fs::read_dir(repo().join("flows"))
-        .unwrap()
-        .map(|e| e.unwrap().path().display().to_string())
-        .filter(|p| p.ends_with(".yaml"))
-        .collect();
-    flows.sort();
-    flows
-}
+use common::{dmflow, flow_files as flows, repo, write_flow};
 
 fn text(output: &std::process::Output) -> String {
     format!(
@@ -44,22 +29,39 @@ fn test_all_flows_with_a_junit_report_and_clean_snapshots() {
                 "--report",
             ])
             .arg(format!("junit={}", junit.display()))
+            .args([
+                "--report",
+                &format!("json={}", dir.path().join("out.json").display()),
+            ])
             .args(flows()),
     );
     let xml = std::fs::read_to_string(&junit).unwrap();
-    let steps: usize = flows()
+    // A case per step that ran: a loop's items each, a sub-flow's steps besides its own.
+    fn cases(steps: &serde_json::Value) -> usize {
+        steps
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|step| match step.get("iterations") {
+                Some(items) => cases(items),
+                None => 1 + step.get("flow").map_or(0, |f| cases(&f["steps"])),
+            })
+            .sum()
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out.json")).unwrap())
+            .unwrap();
+    let steps: usize = json["flows"]
+        .as_array()
+        .unwrap()
         .iter()
-        .map(|f| {
-            dmflow::flow::load(std::path::Path::new(f))
-                .unwrap()
-                .steps
-                .len()
-        })
+        .map(|f| cases(&f["steps"]))
         .sum();
+    assert!(steps > 30, "{steps}");
     assert_eq!(
         xml.matches("<testcase ").count(),
-        steps,
-        "one case per step:\n{xml}"
+        steps + flows().len(),
+        "one case per step, and one per flow for its snapshot:\n{xml}"
     );
     assert!(xml.contains(r#"failures="0""#), "{xml}");
     let profile: serde_json::Value = serde_json::from_str(
@@ -101,17 +103,48 @@ fn a_changed_emulator_answer_fails_with_a_diff_of_the_field() {
             .unwrap()
     };
     assert!(run(&[]).status.success());
-    let changed = run(&["--token-ttl", "100"]);
+    let junit = dir.path().join("junit.xml");
+    let report = dir.path().join("report.json");
+    let changed = run(&[
+        "--token-ttl",
+        "100",
+        "--json",
+        "--report",
+        &format!("junit={}", junit.display()),
+        "--report",
+        &format!("json={}", report.display()),
+    ]);
     assert_eq!(changed.status.code(), Some(1), "{}", text(&changed));
-    let out = text(&changed);
+    let diff_lines = "-  \"expires_in\": 36000,\n+  \"expires_in\": 100,";
+    let err = String::from_utf8_lossy(&changed.stderr);
+    assert!(err.contains(diff_lines), "{err}");
+    assert!(err.contains("✗ snapshot of password"), "{err}");
+    assert!(err.contains("1 flow: 0 passed, 1 failed"), "{err}");
+    assert!(err.contains("1 snapshot did not match"), "{err}");
     assert!(
-        out.contains("-  \"expires_in\": 36000,\n+  \"expires_in\": 100,"),
-        "{out}"
-    );
-    assert!(out.contains("1 snapshot did not match"), "{out}");
-    assert!(
-        !out.contains('\x1b'),
+        !err.contains('\x1b'),
         "no colour when stderr is not a terminal"
+    );
+    // The same verdict in --json, in the JSON report and in the JUnit report.
+    let doc: serde_json::Value = serde_json::from_slice(&changed.stdout).unwrap();
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    for doc in [&doc, &file] {
+        assert_eq!((&doc["ok"], &doc["exit_code"]), (&false.into(), &1.into()));
+        assert_eq!(doc["flows"][0]["outcome"], "failed");
+        assert_eq!(doc["flows"][0]["snapshot"]["outcome"], "differs");
+        let diff = doc["flows"][0]["snapshot"]["diff"].as_str().unwrap();
+        assert!(diff.contains(diff_lines), "{diff}");
+    }
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let failure = xml
+        .split("<failure")
+        .nth(1)
+        .unwrap_or_else(|| panic!("a failing case:\n{xml}"));
+    assert!(failure.contains(r#"type="snapshot""#), "{xml}");
+    assert!(
+        failure.contains("-  &quot;expires_in&quot;: 36000,\n+  &quot;expires_in&quot;: 100,"),
+        "the diff in the failure:\n{xml}"
     );
     common::passes(
         dmflow(dir.path())
@@ -292,8 +325,8 @@ fn flows_run_after_the_flows_that_provide_their_inputs() {
         .collect();
     assert_eq!(
         names,
-        ["login", "videos", "me"],
-        "login provides ACCESS_TOKEN and USER_ID"
+        ["login", "me", "videos"],
+        "videos takes USER_ID from me, the nearest flow that outputs it; me its token from login"
     );
     assert!(String::from_utf8_lossy(&output.stderr).contains("running in this order"));
 }

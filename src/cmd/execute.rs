@@ -1,123 +1,273 @@
-//! Running prepared flows: `--jobs` at once (a flow never runs beside the flow it takes inputs
-//! from, and each flow's output is printed whole and in order), `--repeat` times, each passed
-//! flow's outputs handed to the token store before the next flow reads it.
+//! Running planned flows: `--jobs` at once (a flow never runs beside a flow whose outputs it
+//! takes), `--repeat` times, each flow's inputs from its providers' latest passed run (see
+//! [`super::plan`]), each passed flow's outputs handed to the token store. A flow whose
+//! provider did not pass is not run. Output is printed whole and in order when flows run at
+//! once; under `--quiet`, only for flows that did not pass.
 
 use super::Failure;
-use super::setup::{Prepared, load_stored};
+use super::plan::Plan;
+use super::setup::Prepared;
 use super::ui::{Progress, stderr_color};
 use crate::cli::RunCommon;
 use dmflow::Category;
+use dmflow::flow::Flow;
+use dmflow::flow::model::Step;
 use dmflow::report::terminal::{SharedBuffer, Terminal};
-use dmflow::run::FlowResult;
-use dmflow::tokens::TokenSupport;
+use dmflow::run::observer::Observer;
+use dmflow::run::result::{Outcome, StepResult};
+use dmflow::run::{FlowResult, StepError};
 use futures_util::StreamExt;
 use indexmap::IndexMap;
+use serde_json::Value;
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Runs every flow (`repeat` times), `jobs` at a time; returns the results in order.
+/// The latest passed run of each flow: its place in the run and its outputs.
+type Passed = Vec<Option<(usize, IndexMap<String, Value>)>>;
+
+/// Runs every flow (`repeat` times), `jobs` at a time; returns the results in running order.
 pub async fn execute(
     prepared: &mut Prepared,
     common: &RunCommon,
 ) -> Result<Vec<FlowResult>, Failure> {
     let jobs = usize::from(common.jobs);
-    let mut results = Vec::new();
-    let runs: Vec<usize> = (0..prepared.flows.len())
+    let quiet = super::ui::quiet();
+    let count = prepared.plan.flows.len();
+    let runs: Vec<usize> = (0..count)
         .flat_map(|i| std::iter::repeat_n(i, common.repeat as usize))
         .collect();
     let progress = Progress::new(runs.len(), jobs > 1);
+    let mut passed: Passed = vec![None; count];
+    let mut results = Vec::new();
     let mut position = 0;
     while position < runs.len() {
-        // A batch runs in parallel: it ends before a flow that needs a value an earlier flow
-        // of the batch outputs, or at `jobs` flows.
-        let mut batch = vec![runs[position]];
-        let mut outputs: BTreeSet<&str> = prepared.flows[runs[position]].output_names().collect();
-        while batch.len() < jobs && position + batch.len() < runs.len() {
-            let next = &prepared.flows[runs[position + batch.len()]];
-            if next
-                .inputs
-                .iter()
-                .any(|i| outputs.contains(i.name.as_str()))
-            {
-                break;
-            }
-            outputs.extend(next.output_names());
-            batch.push(runs[position + batch.len()]);
-        }
-        position += batch.len();
-        let flows = &prepared.flows;
-        let options = &prepared.options;
-        let verbose = common.verbose;
-        let live = batch.len() == 1;
-        let terminal = &prepared.terminal;
-        let outcomes: Vec<(FlowResult, Option<SharedBuffer>)> =
+        let batch = next_batch(&prepared.plan.flows, &runs[position..], jobs);
+        let prepared_ref = &*prepared;
+        let held = quiet || batch.len() > 1;
+        let outcomes: Vec<(FlowResult, Option<String>)> =
             futures_util::stream::iter(batch.iter().copied())
-                .map(|index| async move {
-                    let flow = &flows[index];
-                    if live {
-                        let result = dmflow::run_flow(flow, options, terminal).await;
-                        terminal.flow_finished(flow, &result);
-                        (result, None)
-                    } else {
-                        let buffer = SharedBuffer::default();
-                        let buffered = Terminal::new(
-                            Box::new(buffer.clone()),
-                            stderr_color(),
-                            options.redactor.clone(),
-                            verbose,
-                        );
-                        let result = dmflow::run_flow(flow, options, &buffered).await;
-                        buffered.flow_finished(flow, &result);
-                        (result, Some(buffer))
-                    }
+                .map(|index| {
+                    let inputs = inputs_for(&prepared_ref.plan, index, &passed);
+                    async move { run_one(prepared_ref, index, inputs, held, common.verbose).await }
                 })
                 .buffered(jobs)
                 .collect()
                 .await;
-        for (result, buffer) in outcomes {
-            if let Some(buffer) = buffer {
-                progress.suspend(|| terminal.raw(&buffer.take()));
+        for (result, held_output) in outcomes {
+            let index = runs[position];
+            position += 1;
+            if let Some(text) = held_output {
+                progress.suspend(|| prepared.terminal.raw(&text));
             }
             progress.advance();
-            let store = prepared
-                .options
-                .extensions
-                .get::<TokenSupport>()
-                .and_then(|s| s.store.clone());
-            if let Some(store) = store {
+            if result.outcome() == Outcome::Passed {
+                passed[index] = Some((position, result.outputs.clone()));
+            }
+            if let Some(store) = prepared.store().cloned() {
                 dmflow::tokens::merge::store_outputs(&store, &result)
                     .await
                     .map_err(|e| Failure::new(Category::Runtime, e.0, None))?;
-                load_stored(&mut prepared.options).await?;
+                prepared.reload().await?;
             }
             results.push(result);
         }
     }
     progress.finish();
     if common.repeat > 1 {
-        repeat_summary(&results, &prepared.terminal);
+        for t in dmflow::report::json::timings(&results) {
+            prepared.terminal.notice(&format!(
+                "{}: {} runs, min {:.1} ms, median {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+                t.file, t.runs, t.min_ms, t.median_ms, t.p95_ms, t.max_ms
+            ));
+        }
     }
     Ok(results)
 }
 
-/// Timing distribution per flow over its repetitions.
-fn repeat_summary(results: &[FlowResult], terminal: &Terminal) {
-    let mut by_flow: IndexMap<&str, Vec<f64>> = IndexMap::new();
-    for result in results {
-        by_flow
-            .entry(result.file.as_str())
-            .or_default()
-            .push(result.duration.as_secs_f64() * 1000.0);
+/// The runs that start together: up to `jobs`, ending before a flow that takes an input an
+/// earlier flow of the batch outputs (its provider, or itself under `--repeat`).
+fn next_batch(flows: &[Flow], runs: &[usize], jobs: usize) -> Vec<usize> {
+    let mut batch = vec![runs[0]];
+    let mut outputs: BTreeSet<&str> = flows[runs[0]].output_names().collect();
+    for &next in runs.iter().skip(1).take(jobs - 1) {
+        let flow = &flows[next];
+        if flow
+            .inputs
+            .iter()
+            .any(|i| outputs.contains(i.name.as_str()))
+        {
+            break;
+        }
+        outputs.extend(flow.output_names());
+        batch.push(next);
     }
-    for (file, mut times) in by_flow {
-        times.sort_by(f64::total_cmp);
-        let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-        terminal.note(&format!(
-            "{file}: {} runs, min {:.1} ms, median {:.1} ms, p95 {:.1} ms, max {:.1} ms",
-            times.len(),
-            at(0.0),
-            at(0.5),
-            at(0.95),
-            at(1.0)
-        ));
+    batch
+}
+
+/// The values a flow takes from its providers: for each bound input, the latest passed run of
+/// its provider (or of the flow itself, when it outputs the input too). `Err` names a required
+/// input whose provider has not passed.
+fn inputs_for(
+    plan: &Plan,
+    flow: usize,
+    passed: &Passed,
+) -> Result<IndexMap<String, Value>, (String, usize)> {
+    let mut inputs = IndexMap::new();
+    let own: BTreeSet<&str> = plan.flows[flow].output_names().collect();
+    for (name, provider) in &plan.providers[flow] {
+        let latest = [*provider, flow]
+            .into_iter()
+            .filter(|&candidate| candidate == *provider || own.contains(name.as_str()))
+            .filter_map(|candidate| passed[candidate].as_ref())
+            .max_by_key(|(at, _)| *at);
+        let required = plan.flows[flow]
+            .inputs
+            .iter()
+            .any(|i| i.name == *name && !i.optional);
+        match latest {
+            Some((_, outputs)) => {
+                if let Some(value) = outputs.get(name) {
+                    inputs.insert(name.clone(), value.clone());
+                }
+            }
+            None if required => return Err((name.clone(), *provider)),
+            None => {}
+        }
+    }
+    Ok(inputs)
+}
+
+/// Runs one flow (or says why it is not run); with `held`, its lines are returned instead of
+/// printed (under `--quiet`, only when it did not pass).
+async fn run_one(
+    prepared: &Prepared,
+    index: usize,
+    inputs: Result<IndexMap<String, Value>, (String, usize)>,
+    held: bool,
+    verbose: bool,
+) -> (FlowResult, Option<String>) {
+    let flow = &prepared.plan.flows[index];
+    let live = &prepared.terminal;
+    let hold = held.then(|| Held::new(prepared, verbose));
+    let observer: &dyn Observer = match &hold {
+        Some(hold) => hold,
+        None => live,
+    };
+    let result = match inputs {
+        Ok(inputs) => {
+            let options = prepared.options(inputs);
+            dmflow::run_flow(flow, &options, observer).await
+        }
+        Err((input, provider)) => {
+            observer.flow_started(flow);
+            let result = not_run(flow, &input, &prepared.plan.flows[provider]);
+            observer.flow_ended(flow, &result);
+            result
+        }
+    };
+    match hold {
+        Some(hold) => {
+            hold.target(live).flow_finished(flow, &result);
+            let show = !super::ui::quiet() || result.outcome() != Outcome::Passed;
+            let text = hold.take();
+            (result, show.then_some(text).filter(|t| !t.is_empty()))
+        }
+        None => {
+            live.flow_finished(flow, &result);
+            (result, None)
+        }
+    }
+}
+
+/// The result of a flow that is not run because the flow its input comes from did not pass.
+fn not_run(flow: &Flow, input: &str, provider: &Flow) -> FlowResult {
+    let mut result = FlowResult::new(&flow.name, &flow.source.name);
+    result.setup_error = Some(StepError::refused(
+        format!(
+            "not run: its input `{input}` comes from the flow `{}` ({}), which did not pass",
+            provider.name, provider.source.name
+        ),
+        Some(&format!(
+            "fix `{}` first, or give the value yourself: --var {input}=...",
+            provider.name
+        )),
+    ));
+    result.skipped = flow.steps.iter().map(|s| s.name.clone()).collect();
+    result
+}
+
+/// A flow's lines kept back until it ends. When it waits for someone in the browser (not
+/// under `--mock`), what it has so far is shown at once and the rest goes live: the sign-in
+/// URL must be seen.
+struct Held<'a> {
+    buffer: SharedBuffer,
+    buffered: Terminal,
+    live: &'a Terminal,
+    released: AtomicBool,
+    release_on_wait: bool,
+}
+
+impl<'a> Held<'a> {
+    fn new(prepared: &'a Prepared, verbose: bool) -> Held<'a> {
+        let buffer = SharedBuffer::default();
+        let buffered = Terminal::new(
+            Box::new(buffer.clone()),
+            stderr_color(),
+            prepared.redactor.clone(),
+            verbose,
+        );
+        Held {
+            buffer,
+            buffered,
+            live: &prepared.terminal,
+            released: AtomicBool::new(false),
+            release_on_wait: !prepared.mock,
+        }
+    }
+
+    fn target(&self, live: &'a Terminal) -> &Terminal {
+        if self.released.load(Ordering::SeqCst) {
+            live
+        } else {
+            &self.buffered
+        }
+    }
+
+    fn take(&self) -> String {
+        self.buffer.take()
+    }
+}
+
+/// Every event goes on, to the buffer or (once released) the terminal.
+impl Observer for Held<'_> {
+    fn flow_started(&self, flow: &Flow) {
+        Observer::flow_started(self.target(self.live), flow);
+    }
+    fn flow_ended(&self, flow: &Flow, result: &dmflow::run::result::FlowResult) {
+        Observer::flow_ended(self.target(self.live), flow, result);
+    }
+    fn progress(&self, flow: &Flow, label: &str, done: u64, total: Option<u64>) {
+        Observer::progress(self.target(self.live), flow, label, done, total);
+    }
+    fn progress_finished(&self, flow: &Flow) {
+        Observer::progress_finished(self.target(self.live), flow);
+    }
+    fn step_started(&self, flow: &Flow, step: &Step) {
+        Observer::step_started(self.target(self.live), flow, step);
+    }
+    fn note(&self, flow: &Flow, note: &str) {
+        Observer::note(self.target(self.live), flow, note);
+    }
+    fn wait_started(&self, flow: &Flow, message: &str) {
+        if self.release_on_wait && !self.released.swap(true, Ordering::SeqCst) {
+            self.live.raw(&self.buffer.take());
+        }
+        Observer::wait_started(self.target(self.live), flow, message);
+    }
+    fn wait_finished(&self, flow: &Flow) {
+        Observer::wait_finished(self.target(self.live), flow);
+    }
+    fn step_finished(&self, flow: &Flow, step: Option<&Step>, result: &StepResult) {
+        Observer::step_finished(self.target(self.live), flow, step, result);
     }
 }

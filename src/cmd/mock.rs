@@ -1,25 +1,86 @@
-//! `dmflow mock`: serve the Dailymotion emulator on 127.0.0.1 until Ctrl-C.
+//! `dmflow mock`: serve the Dailymotion emulator on 127.0.0.1 until Ctrl-C, on the state
+//! directory's emulator state (the one `dmflow run --mock` uses) unless told otherwise.
 
 use super::Failure;
 use crate::cli::MockArgs;
 use dmflow::Category;
 use dmflow::mock::data::{DEMO_EMAIL, DEMO_PASSWORD};
-use dmflow::mock::state::{Config, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URI, Warn};
+use dmflow::mock::state::{
+    Config, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URI, Encoding, Warn,
+    default_state_file,
+};
 use std::sync::Arc;
+use std::time::Duration;
+
+fn usage(option: &str, message: String) -> Failure {
+    Failure::new(Category::Invalid, format!("{option}: {message}"), None)
+}
+
+fn duration(option: &str, text: &str) -> Result<Duration, Failure> {
+    dmflow::run::duration::parse(text).map_err(|m| usage(option, m))
+}
+
+/// A size as people write it: `1048576`, `20MB`, `512MiB`, `2GB`, `64k`.
+fn size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a size: write it like 20MB, 512MiB or 1048576"
+            ));
+        }
+    };
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size: write it like 20MB, 512MiB or 1048576"))?;
+    Ok((number * factor as f64) as u64)
+}
 
 pub async fn command(args: MockArgs) -> Result<Category, Failure> {
     let latency = match args.latency.as_deref() {
-        Some(text) => dmflow::run::duration::parse(text)
-            .map_err(|m| Failure::new(Category::Invalid, format!("--latency: {m}"), None))?,
-        None => Default::default(),
+        Some(text) => duration("--latency", text)?,
+        None => Duration::ZERO,
+    };
+    let encoding = match args.encoding_polls {
+        Some(polls) => Encoding::Polls(polls),
+        None => Encoding::Time(duration("--encoding-time", &args.encoding_time)?),
+    };
+    let max_upload_bytes =
+        size(&args.max_upload_size).map_err(|m| usage("--max-upload-size", m))?;
+    let idle_timeout = duration("--idle-timeout", &args.idle_timeout)?;
+    if idle_timeout.is_zero() {
+        return Err(usage("--idle-timeout", "must be more than 0".into()));
+    }
+    let state_file = if args.ephemeral {
+        None
+    } else if let Some(file) = &args.state_file {
+        Some(file.clone())
+    } else {
+        Some(default_state_file(&dmflow::paths::state_dir(
+            args.state_dir.as_ref(),
+        )?))
     };
     let config = Config {
         token_ttl: args.token_ttl as i64,
         strict_redirect: args.strict_redirect,
         auto_approve: args.auto_approve,
         latency,
-        state_file: args.state_file.clone(),
+        state_file: state_file.clone(),
         warn: Warn(Arc::new(|m| eprintln!("dmflow mock: {m}"))),
+        encoding,
+        max_upload_bytes,
+        idle_timeout,
     };
     let running = dmflow::mock::start(config, args.port).await?;
     let base = running.base_url();
@@ -35,12 +96,40 @@ pub async fn command(args: MockArgs) -> Result<Category, Failure> {
         }
     );
     eprintln!("  demo user: {DEMO_EMAIL} / {DEMO_PASSWORD}");
+    match &state_file {
+        Some(file) => eprintln!(
+            "  state: {} (tokens shared with dmflow run --mock on this state directory)",
+            file.display()
+        ),
+        None => eprintln!("  state: ephemeral (a new key; tokens die with this emulator)"),
+    }
+    let processing = match encoding {
+        Encoding::Time(t) => format!("{} s", t.as_secs_f64()),
+        Encoding::Polls(n) => format!("{n} reads of the video"),
+    };
     eprintln!(
-        "  token lifetime: {} s; fault injection: POST {base}/_mock/expire-tokens, /_mock/revoke, /_mock/fail-next-token, /_mock/latency",
+        "  token lifetime: {} s; uploads up to {max_upload_bytes} bytes, processed in {processing}",
         args.token_ttl
+    );
+    eprintln!(
+        "  fault injection: POST {base}/_mock/expire-tokens, /_mock/revoke, /_mock/fail-next, /_mock/fail-next-token, /_mock/latency, /_mock/reset"
     );
     let _ = tokio::signal::ctrl_c().await;
     eprintln!("emulator stopped");
     drop(running);
     Ok(Category::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(size("1048576"), Ok(1_048_576));
+        assert_eq!(size("20MB"), Ok(20_000_000));
+        assert_eq!(size("512MiB"), Ok(512 << 20));
+        assert_eq!(size("1.5 GiB"), Ok(3 << 29));
+        assert!(size("lots").is_err() && size("5 parsecs").is_err());
+    }
 }

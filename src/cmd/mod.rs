@@ -1,10 +1,16 @@
 //! The commands, at the edge: each reads its clap arguments, calls the library, prints, and
-//! ends with a [`Category`] that `main` turns into the exit code.
+//! ends with a [`Category`] that `main` turns into the exit code. A command asked for `--json`
+//! prints a JSON document on stdout even when it fails before running anything.
 
 mod check;
 mod execute;
+mod init;
+mod manual;
 mod mock;
+mod net;
+mod plan;
 mod run;
+mod schema;
 mod setup;
 mod test;
 mod tokens;
@@ -13,14 +19,17 @@ mod vars;
 
 use crate::cli::{Cli, Command};
 use dmflow::Category;
+use dmflow::diagnostic::Diagnostic;
 
-/// An error that ends a command, with its category and advice.
+/// An error that ends a command, with its category, advice, and the problems behind it.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct Failure {
     pub category: Category,
     pub message: String,
     pub help: Option<String>,
+    /// Located problems (invalid flows), already shown on stderr; `--json` lists them.
+    pub problems: Vec<Diagnostic>,
 }
 
 impl Failure {
@@ -29,7 +38,13 @@ impl Failure {
             category,
             message: message.into(),
             help: help.map(str::to_string),
+            problems: Vec::new(),
         }
+    }
+
+    pub fn with_problems(mut self, problems: Vec<Diagnostic>) -> Failure {
+        self.problems = problems;
+        self
     }
 
     /// Prints the failure on stderr and gives its category.
@@ -40,6 +55,17 @@ impl Failure {
         }
         self.category
     }
+
+    /// The failure as the `--json` document on stdout.
+    pub fn print_json(&self) {
+        let doc = dmflow::report::json::failure(
+            self.category,
+            &self.message,
+            self.help.as_deref(),
+            &self.problems,
+        );
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    }
 }
 
 impl From<dmflow::Error> for Failure {
@@ -48,8 +74,21 @@ impl From<dmflow::Error> for Failure {
     }
 }
 
+/// Whether the command writes a JSON document on stdout.
+fn wants_json(command: &Command) -> bool {
+    match command {
+        Command::Run(args) => args.common.json,
+        Command::Test(args) => args.common.json,
+        Command::Check(args) => args.json,
+        Command::Token(args) | Command::Status(args) => args.json,
+        _ => false,
+    }
+}
+
 /// Runs a command.
 pub fn main(cli: Cli) -> Category {
+    ui::init(&cli.output);
+    let json = wants_json(&cli.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -71,6 +110,15 @@ pub fn main(cli: Cli) -> Category {
         Command::Exec(args) => runtime.block_on(tokens::exec(args)),
         Command::Status(args) => runtime.block_on(tokens::status(args)),
         Command::Logout(args) => runtime.block_on(tokens::logout(args)),
+        Command::Completions(args) => manual::completions(args),
+        Command::Man(args) => manual::man(args),
+        Command::Schema => schema::command(),
+        Command::Init(args) => init::command(args),
     };
-    outcome.unwrap_or_else(|failure| failure.report())
+    outcome.unwrap_or_else(|failure| {
+        if json {
+            failure.print_json();
+        }
+        failure.report()
+    })
 }

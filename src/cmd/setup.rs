@@ -1,46 +1,119 @@
-//! Everything before the first request of `run` and `test`: variables, flows loaded and ordered
-//! (a flow runs after the listed flows that output its inputs), the token store, `--mock`, the
-//! browser, the hooks.
+//! Everything before the first request of `run` and `test`: variables, flows loaded and
+//! planned (order, providers, shard: see [`super::plan`]), the token store, `--mock`, the
+//! browser, the HTTP client; then the options of each flow run, built from those.
 
 use super::Failure;
+use super::plan::Plan;
 use crate::cli::RunCommon;
 use dmflow::Category;
-use dmflow::flow::Flow;
 use dmflow::oauth::browser::Browser;
 use dmflow::oauth::settings::OAuthRuntime;
 use dmflow::report::terminal::Terminal;
-use dmflow::run::http::Client;
+use dmflow::run::http::{Client, HostRewrite};
 use dmflow::secret::Redactor;
-use dmflow::store::ProfileStore;
+use dmflow::store::{ProfileStore, TokenEndpoint};
 use dmflow::tokens::{TokenHook, TokenSupport};
 use dmflow::{Loader, RunOptions};
-use std::collections::BTreeSet;
+use indexmap::IndexMap;
+use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Arc;
 
-/// A prepared run: flows in running order, options, and what must outlive the run.
+/// A prepared run: the plan, and what every flow run's options are made of.
 pub struct Prepared {
-    pub flows: Vec<Flow>,
-    pub options: RunOptions,
+    pub plan: Plan,
+    /// Every listed flow, `(name, file)`, whatever the shard.
+    pub listed: Vec<(String, String)>,
     pub terminal: Terminal,
+    pub redactor: Redactor,
+    /// Runs against the in-process emulator (nobody waits in a browser).
+    pub mock: bool,
+    base: Base,
+    stored: Stored,
     _mock: Option<dmflow::mock::Running>,
+}
+
+/// The parts of a flow run's options that every run shares.
+struct Base {
+    cli_vars: IndexMap<String, String>,
+    env_file: IndexMap<String, String>,
+    env: Arc<HashMap<String, String>>,
+    overrides: IndexMap<String, String>,
+    client: Client,
+    rewrite: Option<HostRewrite>,
+    runtime: OAuthRuntime,
+    support: TokenSupport,
+}
+
+/// What the token store holds, read again after each flow that passed.
+#[derive(Default)]
+struct Stored {
+    values: IndexMap<String, Value>,
+    endpoint: Option<TokenEndpoint>,
+    sign_in: Option<String>,
 }
 
 /// The flow that signs in, when the project has the usual one.
 const LOGIN_FLOW: &str = "flows/login.yaml";
 
-/// Loads, orders and sets up; `Err` when the run cannot start (problems are printed).
+impl Prepared {
+    /// The options of one flow run: the store's values with `inputs` (values from the flow's
+    /// providers) over them.
+    pub fn options(&self, inputs: IndexMap<String, Value>) -> RunOptions {
+        let base = &self.base;
+        let mut support = base.support.clone();
+        support.stored_endpoint = self.stored.endpoint.clone();
+        support.sign_in = self.stored.sign_in.clone();
+        let mut stored = self.stored.values.clone();
+        stored.extend(inputs);
+        let mut options = RunOptions {
+            cli_vars: base.cli_vars.clone(),
+            env_file: base.env_file.clone(),
+            env: base.env.clone(),
+            stored,
+            overrides: base.overrides.clone(),
+            client: base.client.clone(),
+            rewrite: base.rewrite.clone(),
+            hooks: vec![Arc::new(TokenHook)],
+            redactor: self.redactor.clone(),
+            input_hint: support
+                .sign_in
+                .as_ref()
+                .map(|command| format!("for tokens: {command}")),
+            ..RunOptions::default()
+        };
+        options.extensions.insert(base.runtime.clone());
+        options.extensions.insert(support);
+        options
+    }
+
+    /// The token store, unless `--no-store`.
+    pub fn store(&self) -> Option<&ProfileStore> {
+        self.base.support.store.as_ref()
+    }
+
+    /// Reads the token store again (after a flow wrote its outputs).
+    pub async fn reload(&mut self) -> Result<(), Failure> {
+        self.stored = read_stored(&self.base.support).await?;
+        Ok(())
+    }
+}
+
+/// Loads, plans and sets up; `Err` when the run cannot start (problems are printed, and kept
+/// in the failure for `--json`).
 pub async fn prepare(common: &RunCommon) -> Result<Prepared, Failure> {
     let redactor = Redactor::new(common.reveal);
     let terminal = super::ui::terminal(redactor.clone(), common.verbose);
-    let invalid = |terminal: &Terminal, problems: &[dmflow::diagnostic::Diagnostic]| {
+    let invalid = |terminal: &Terminal, problems: Vec<dmflow::diagnostic::Diagnostic>| {
         problems.iter().for_each(|d| terminal.diagnostic(d));
         Failure::new(
             Category::Invalid,
             "nothing was sent: fix the problems above first (dmflow check shows the same)",
             None,
         )
+        .with_problems(problems)
     };
-    let cli = super::vars::read(&common.vars).map_err(|p| invalid(&terminal, &p))?;
+    let cli = super::vars::read(&common.vars).map_err(|p| invalid(&terminal, p))?;
     let loader = Loader::new().external(cli.names());
     let mut flows = Vec::new();
     let mut problems = Vec::new();
@@ -51,26 +124,36 @@ pub async fn prepare(common: &RunCommon) -> Result<Prepared, Failure> {
         }
     }
     if !problems.is_empty() {
-        return Err(invalid(&terminal, &problems));
+        return Err(invalid(&terminal, problems));
     }
-    let mut flows = order_by_inputs(flows, &terminal);
-    if let Some((index, count)) = common.shard {
-        flows = flows
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| i % count == index - 1)
-            .map(|(_, f)| f)
-            .collect();
-        if flows.is_empty() {
-            terminal.note(&format!("shard {index}/{count} has no flows"));
-        }
+    let client = super::net::client(&common.net)?;
+    let listed = flows
+        .iter()
+        .map(|f| (f.name.clone(), f.source.name.clone()))
+        .collect();
+    let plan = Plan::new(flows, &cli.names(), common.shard);
+    if plan.reordered {
+        let names: Vec<&str> = plan.flows.iter().map(|f| f.source.name.as_str()).collect();
+        terminal.note(&format!(
+            "running in this order, so each flow comes after the flows that output its inputs: {}",
+            names.join(", ")
+        ));
+    }
+    if let Some((index, count)) = common.shard
+        && plan.flows.is_empty()
+    {
+        terminal.note(&format!("shard {index}/{count} has no flows"));
     }
     let browser = if common.mock {
         Browser::Internal
     } else if common.no_browser {
         Browser::Off
-    } else if let Some(cmd) = &common.browser {
-        Browser::Command(cmd.clone())
+    } else if let Some(cmd) = common.browser.clone().or_else(|| {
+        std::env::var("DMFLOW_BROWSER")
+            .ok()
+            .filter(|c| !c.trim().is_empty())
+    }) {
+        Browser::Command(cmd)
     } else {
         Browser::System
     };
@@ -83,15 +166,6 @@ pub async fn prepare(common: &RunCommon) -> Result<Prepared, Failure> {
         store_client_secret: common.store_client_secret,
         run_command: run_command.into(),
         ..TokenSupport::default()
-    };
-    let mut options = RunOptions {
-        cli_vars: cli.vars,
-        env_file: cli.env_file,
-        env: RunOptions::process_env(),
-        client: Client::new(),
-        hooks: vec![Arc::new(TokenHook)],
-        redactor,
-        ..RunOptions::default()
     };
     let state_dir = dmflow::paths::state_dir(common.store.state_dir.as_ref())?;
     if !common.no_store {
@@ -113,31 +187,41 @@ pub async fn prepare(common: &RunCommon) -> Result<Prepared, Failure> {
         store_client_secret: common.store_client_secret,
         ..OAuthRuntime::default()
     };
+    let mut base = Base {
+        cli_vars: cli.vars,
+        env_file: cli.env_file,
+        env: RunOptions::process_env(),
+        overrides: IndexMap::new(),
+        client,
+        rewrite: None,
+        runtime: OAuthRuntime::default(),
+        support: TokenSupport::default(),
+    };
     let mock = if common.mock {
-        let running = start_mock(&mut options, &state_dir, common.token_ttl).await?;
+        let running = start_mock(&mut base, &state_dir, common.token_ttl).await?;
         runtime.callback_any_port = true;
         support.secret_fallback = Some(dmflow::mock::state::DEMO_CLIENT_SECRET.into());
         Some(running)
     } else {
         None
     };
-    options.extensions.insert(runtime);
-    options.extensions.insert(support);
-    load_stored(&mut options).await?;
+    base.runtime = runtime;
+    base.support = support;
+    let stored = read_stored(&base.support).await?;
     Ok(Prepared {
-        flows,
-        options,
+        plan,
+        listed,
         terminal,
+        redactor,
+        mock: common.mock,
+        base,
+        stored,
         _mock: mock,
     })
 }
 
-/// Offers the profile's stored values to the run, and says how to sign in again.
-pub async fn load_stored(options: &mut RunOptions) -> Result<(), Failure> {
-    let support = options
-        .extensions
-        .get_mut::<TokenSupport>()
-        .expect("the run has token support");
+/// The profile's stored values, and how to sign in again.
+async fn read_stored(support: &TokenSupport) -> Result<Stored, Failure> {
     let data = match &support.store {
         Some(store) => Some(
             store
@@ -154,21 +238,20 @@ pub async fn load_stored(options: &mut RunOptions) -> Result<(), Failure> {
     let usual = std::path::Path::new(LOGIN_FLOW)
         .is_file()
         .then(|| format!("{} {LOGIN_FLOW}", support.run_command));
-    support.sign_in = recorded.or(usual);
+    let mut stored = Stored {
+        sign_in: recorded.or(usual),
+        ..Stored::default()
+    };
     if let Some(data) = data {
-        support.stored_endpoint = data.endpoint;
-        options.stored = data.values;
+        stored.endpoint = data.endpoint;
+        stored.values = data.values;
     }
-    options.input_hint = support
-        .sign_in
-        .as_ref()
-        .map(|command| format!("for tokens: {command}"));
-    Ok(())
+    Ok(stored)
 }
 
 /// Starts the emulator for this run and points the run at it.
 async fn start_mock(
-    options: &mut RunOptions,
+    base: &mut Base,
     state_dir: &std::path::Path,
     token_ttl: Option<u64>,
 ) -> Result<dmflow::mock::Running, Failure> {
@@ -180,58 +263,14 @@ async fn start_mock(
         ..Default::default()
     };
     let running = dmflow::mock::start(config, 0).await?;
-    options.rewrite = Some(running.rewrite());
+    base.rewrite = Some(running.rewrite());
     for (name, value) in [
         ("API_KEY", dmflow::mock::state::DEMO_CLIENT_ID),
         ("API_SECRET", dmflow::mock::state::DEMO_CLIENT_SECRET),
         ("USERNAME", dmflow::mock::data::DEMO_EMAIL),
         ("PASSWORD", dmflow::mock::data::DEMO_PASSWORD),
     ] {
-        options
-            .overrides
-            .insert(name.to_string(), value.to_string());
+        base.overrides.insert(name.to_string(), value.to_string());
     }
     Ok(running)
-}
-
-/// Keeps the given order, except that a flow whose required input another listed flow
-/// outputs runs after that flow.
-pub fn order_by_inputs(flows: Vec<Flow>, terminal: &Terminal) -> Vec<Flow> {
-    let required =
-        |f: &Flow| -> BTreeSet<String> { f.required_inputs().map(str::to_string).collect() };
-    let provided =
-        |f: &Flow| -> BTreeSet<String> { f.output_names().map(str::to_string).collect() };
-    let all_outputs: BTreeSet<String> = flows.iter().flat_map(provided).collect();
-    let mut remaining: Vec<Option<Flow>> = flows.into_iter().map(Some).collect();
-    let mut available = BTreeSet::new();
-    let mut ordered = Vec::new();
-    while ordered.len() < remaining.len() {
-        let ready = remaining.iter().position(|slot| {
-            slot.as_ref().is_some_and(|f| {
-                required(f)
-                    .iter()
-                    .all(|n| available.contains(n) || !all_outputs.contains(n))
-            })
-        });
-        let index = ready.unwrap_or_else(|| {
-            remaining
-                .iter()
-                .position(Option::is_some)
-                .expect("a flow remains")
-        });
-        let flow = remaining[index].take().expect("the slot is full");
-        available.extend(provided(&flow));
-        ordered.push((index, flow));
-    }
-    if ordered.windows(2).any(|w| w[0].0 > w[1].0) {
-        let names: Vec<&str> = ordered
-            .iter()
-            .map(|(_, f)| f.source.name.as_str())
-            .collect();
-        terminal.note(&format!(
-            "running in this order, so each flow comes after the flows that output its inputs: {}",
-            names.join(", ")
-        ));
-    }
-    ordered.into_iter().map(|(_, f)| f).collect()
 }

@@ -3,7 +3,7 @@
 //! coordinated refresh the engine uses.
 
 use super::Failure;
-use crate::cli::{EnvArgs, ExecArgs, ProfileArgs, StoreArgs};
+use crate::cli::{EnvArgs, ExecArgs, ExportFormat, ProfileArgs, ProfileJsonArgs};
 use dmflow::Category;
 use dmflow::run::http::{Client, Prepared, Session as HttpSession};
 use dmflow::secret::Redactor;
@@ -17,6 +17,7 @@ struct Session {
     mock: bool,
     running: Option<dmflow::mock::Running>,
     redactor: Redactor,
+    client: Client,
 }
 
 fn runtime(message: impl Into<String>) -> Failure {
@@ -24,7 +25,9 @@ fn runtime(message: impl Into<String>) -> Failure {
 }
 
 impl Session {
-    fn open(args: &StoreArgs, mock: bool) -> Result<Session, Failure> {
+    fn open(profile_args: &ProfileArgs) -> Result<Session, Failure> {
+        let (args, mock) = (&profile_args.store, profile_args.mock);
+        let client = super::net::client(&profile_args.net)?;
         let state_dir = dmflow::paths::state_dir(args.state_dir.as_ref())?;
         let profile = args.profile.clone().unwrap_or_else(|| {
             if mock {
@@ -42,6 +45,7 @@ impl Session {
             mock: mock || profile == MOCK_PROFILE,
             running: None,
             redactor: Redactor::new(false),
+            client,
         })
     }
 
@@ -52,7 +56,7 @@ impl Session {
     /// The HTTP session: under the mock profile, an in-process emulator answers for Dailymotion.
     async fn http(&mut self) -> Result<HttpSession, Failure> {
         if !self.mock {
-            return Ok(HttpSession::new(Client::new(), None));
+            return Ok(HttpSession::new(self.client.clone(), None));
         }
         if self.running.is_none() {
             let config = dmflow::mock::state::Config {
@@ -62,7 +66,7 @@ impl Session {
             self.running = Some(dmflow::mock::start(config, 0).await?);
         }
         Ok(HttpSession::new(
-            Client::new(),
+            self.client.clone(),
             self.running.as_ref().map(dmflow::mock::Running::rewrite),
         ))
     }
@@ -80,11 +84,11 @@ impl Session {
             })
     }
 
-    fn no_token(&self, data: &ProfileData) -> Failure {
+    fn nothing_stored(&self, data: &ProfileData, what: &str) -> Failure {
         Failure::new(
             Category::Invalid,
             format!(
-                "no access token is stored for profile `{}` ({})",
+                "{what} is stored for profile `{}` ({})",
                 self.store.name,
                 self.store.path.display()
             ),
@@ -96,8 +100,13 @@ impl Session {
     async fn fresh(&mut self) -> Result<ProfileData, Failure> {
         let data = self.read().await?;
         if data.text(ACCESS_TOKEN).is_none() {
-            return Err(self.no_token(&data));
+            return Err(self.nothing_stored(&data, "no access token"));
         }
+        self.refreshed(data).await
+    }
+
+    /// The profile, its access token refreshed first if it expires within the skew.
+    async fn refreshed(&mut self, data: ProfileData) -> Result<ProfileData, Failure> {
         if !data.needs_refresh(jiff::Timestamp::now().as_second()) {
             return Ok(data);
         }
@@ -141,17 +150,17 @@ impl Session {
         let refreshed = dmflow::tokens::refresh::under_lock(&self.store, grant).await;
         match refreshed {
             Ok(_) => {
-                eprintln!(
+                super::ui::note(&format!(
                     "dmflow: refreshed the access token of profile `{}`",
                     self.store.name
-                );
+                ));
                 self.read().await
             }
-            Err(error) => Err(Failure {
-                category: error.category(),
-                message: self.redactor.mask(&error.to_string()),
-                help: error.help(),
-            }),
+            Err(error) => Err(Failure::new(
+                error.category(),
+                self.redactor.mask(&error.to_string()),
+                error.help().as_deref(),
+            )),
         }
     }
 
@@ -211,10 +220,25 @@ pub fn peek(value: &str) -> String {
     format!("{head}… ({} characters)", value.chars().count())
 }
 
-/// `dmflow env`.
+/// `dmflow env`: whatever is stored; the access token, when there is one, refreshed first.
 pub async fn env(args: EnvArgs) -> Result<Category, Failure> {
-    let mut session = Session::open(&args.profile.store, args.profile.mock)?;
-    let data = session.fresh().await?;
+    if args.format == ExportFormat::Github && std::env::var_os("GITHUB_ENV").is_none() {
+        return Err(Failure::new(
+            Category::Invalid,
+            "--format github appends to $GITHUB_ENV, which is not set (outside GitHub Actions?)",
+            Some("use another format (sh, fish, dotenv, json), or set GITHUB_ENV=PATH"),
+        ));
+    }
+    let mut session = Session::open(&args.profile)?;
+    let data = session.read().await?;
+    if data.values.is_empty() {
+        return Err(session.nothing_stored(&data, "nothing"));
+    }
+    let data = if data.text(ACCESS_TOKEN).is_some() {
+        session.refreshed(data).await?
+    } else {
+        data
+    };
     dmflow::export::emit(
         &data.values,
         args.format.into(),
@@ -224,17 +248,38 @@ pub async fn env(args: EnvArgs) -> Result<Category, Failure> {
     Ok(Category::Ok)
 }
 
-/// `dmflow token`.
-pub async fn token(args: ProfileArgs) -> Result<Category, Failure> {
-    let mut session = Session::open(&args.store, args.mock)?;
+/// `dmflow token`: the token alone, or with `--json` the token with its expiry and scope.
+pub async fn token(args: ProfileJsonArgs) -> Result<Category, Failure> {
+    let mut session = Session::open(&args.profile)?;
     let data = session.fresh().await?;
-    println!("{}", data.text(ACCESS_TOKEN).unwrap_or_default());
+    let token = data.text(ACCESS_TOKEN).unwrap_or_default();
+    if args.json {
+        let doc = serde_json::json!({
+            "ok": true,
+            "exit_code": 0,
+            "profile": session.store.name,
+            "access_token": token,
+            "token_type": data.text(dmflow::tokens::names::TOKEN_TYPE),
+            "scope": data.text(dmflow::tokens::names::SCOPE),
+            "expires_at": data.expires_at().and_then(instant),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        println!("{token}");
+    }
     Ok(Category::Ok)
+}
+
+/// A Unix time as RFC 3339 text.
+fn instant(seconds: i64) -> Option<String> {
+    jiff::Timestamp::from_second(seconds)
+        .ok()
+        .map(|t| t.to_string())
 }
 
 /// `dmflow exec -- CMD ARGS...`: the child's exit code is ours (128 + signal if killed).
 pub async fn exec(args: ExecArgs) -> Result<Category, Failure> {
-    let mut session = Session::open(&args.profile.store, args.profile.mock)?;
+    let mut session = Session::open(&args.profile)?;
     let data = session.fresh().await?;
     let (program, rest) = args.command.split_first().ok_or_else(|| {
         Failure::new(
@@ -263,10 +308,15 @@ pub async fn exec(args: ExecArgs) -> Result<Category, Failure> {
 }
 
 /// `dmflow status`.
-pub async fn status(args: ProfileArgs) -> Result<Category, Failure> {
-    let session = Session::open(&args.store, args.mock)?;
+pub async fn status(args: ProfileJsonArgs) -> Result<Category, Failure> {
+    let session = Session::open(&args.profile)?;
     let data = session.read().await?;
     let now = jiff::Timestamp::now().as_second();
+    if args.json {
+        let doc = status_json(&session, &data, now);
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return Ok(Category::Ok);
+    }
     println!("profile  {}", session.store.name);
     println!("file     {}", session.store.path.display());
     if data.values.is_empty() {
@@ -277,13 +327,7 @@ pub async fn status(args: ProfileArgs) -> Result<Category, Failure> {
         return Ok(Category::Ok);
     }
     if let Some(at) = data.expires_at() {
-        let state = if at <= now {
-            "expired"
-        } else if data.needs_refresh(now) {
-            "expiring"
-        } else {
-            "valid"
-        };
+        let state = expiry_state(&data, at, now);
         println!(
             "expiry   {state}: {} ({})",
             relative(at - now),
@@ -306,12 +350,7 @@ pub async fn status(args: ProfileArgs) -> Result<Category, Failure> {
     }
     println!("values:");
     for (name, value) in &data.values {
-        let text = dmflow::template::value_to_text(value);
-        let shown = if dmflow::secret::is_secret_name(name) {
-            peek(&text)
-        } else {
-            text
-        };
+        let shown = shown(name, value);
         let shown: String = if shown.chars().count() > 80 {
             shown.chars().take(79).collect::<String>() + "…"
         } else {
@@ -324,7 +363,7 @@ pub async fn status(args: ProfileArgs) -> Result<Category, Failure> {
 
 /// `dmflow logout`.
 pub async fn logout(args: ProfileArgs) -> Result<Category, Failure> {
-    let mut session = Session::open(&args.store, args.mock)?;
+    let mut session = Session::open(&args)?;
     let data = session.read().await?;
     match session.revoke(&data).await? {
         Some(status) if (200..300).contains(&status) => {
@@ -351,6 +390,64 @@ pub async fn logout(args: ProfileArgs) -> Result<Category, Failure> {
         session.store.name
     );
     Ok(Category::Ok)
+}
+
+/// Whether the stored access token is valid, about to expire, or expired.
+fn expiry_state(data: &ProfileData, at: i64, now: i64) -> &'static str {
+    if at <= now {
+        "expired"
+    } else if data.needs_refresh(now) {
+        "expiring"
+    } else {
+        "valid"
+    }
+}
+
+/// A stored value as `status` shows it: secrets by their first characters and length.
+fn shown(name: &str, value: &serde_json::Value) -> String {
+    let text = dmflow::template::value_to_text(value);
+    if dmflow::secret::is_secret_name(name) {
+        peek(&text)
+    } else {
+        text
+    }
+}
+
+/// `status --json`.
+fn status_json(session: &Session, data: &ProfileData, now: i64) -> serde_json::Value {
+    let values: serde_json::Map<String, serde_json::Value> = data
+        .values
+        .iter()
+        .map(|(name, value)| {
+            let value = if dmflow::secret::is_secret_name(name) {
+                serde_json::Value::String(shown(name, value))
+            } else {
+                value.clone()
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    serde_json::json!({
+        "ok": true,
+        "exit_code": 0,
+        "profile": session.store.name,
+        "file": session.store.path.display().to_string(),
+        "stored": !data.values.is_empty(),
+        "expiry": data.expires_at().map(|at| serde_json::json!({
+            "state": expiry_state(data, at, now),
+            "at": instant(at),
+            "in_seconds": at - now,
+        })),
+        "endpoint": data.endpoint.as_ref().map(|e| serde_json::json!({
+            "token_url": e.token_url,
+            "client_id": e.client_id,
+            "client_auth": e.client_auth,
+        })),
+        "signed_in_at": data.obtained_at.and_then(instant),
+        "refreshed_at": data.refreshed_at.and_then(instant),
+        "sign_in": session.sign_in(data),
+        "values": values,
+    })
 }
 
 #[cfg(test)]

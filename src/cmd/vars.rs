@@ -28,7 +28,7 @@ pub fn read(args: &VarArgs) -> Result<CliVars, Vec<Diagnostic>> {
     let mut vars = IndexMap::new();
     for pair in &args.vars {
         match pair.split_once('=') {
-            Some((name, value)) if valid_name(name) => {
+            Some((name, value)) if dmflow::template::is_variable_name(name) => {
                 vars.insert(name.to_string(), value.to_string());
             }
             _ => problems.push(
@@ -49,12 +49,6 @@ pub fn read(args: &VarArgs) -> Result<CliVars, Vec<Diagnostic>> {
     } else {
         Err(problems)
     }
-}
-
-fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn read_env_file(path: &Path) -> Result<IndexMap<String, String>, Diagnostic> {

@@ -4,7 +4,7 @@
 //! problem of the file is reported, each where it is; a problem in one step never hides the
 //! next.
 
-use super::model::{Flow, Input, Step, Var};
+use super::model::{Flow, Input, Var};
 use crate::diagnostic::{Diagnostic, Source, did_you_mean};
 use crate::run::compile::CompileCx;
 use crate::run::extensions::Extensions;
@@ -14,22 +14,6 @@ use crate::yaml::{Node, NodeKind, Spanned};
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 use std::sync::Arc;
-
-/// The keys of a flow file.
-pub const FLOW_FIELDS: &[&str] = &[
-    "name",
-    "description",
-    "inputs",
-    "vars",
-    "secrets",
-    "oauth",
-    "steps",
-    "outputs",
-    "redact",
-];
-
-/// The keys of a step besides its kind.
-pub const STEP_FIELDS: &[&str] = &["name", "description", "expect", "save"];
 
 /// The keys of an input written as a mapping.
 pub const INPUT_FIELDS: &[&str] = &["name", "optional", "description"];
@@ -41,6 +25,8 @@ pub struct Options<'a> {
     pub external: &'a BTreeSet<String>,
     /// Text skipped past a YAML syntax error; names found there are not reported undefined.
     pub unreadable: &'a str,
+    /// Loads the flow files that steps include (`flow:`).
+    pub include: &'a super::step::Include<'a>,
 }
 
 /// Compiles a flow; the flow is `None` when its shape cannot be read at all.
@@ -63,6 +49,10 @@ pub fn compile(
         return (None, problems);
     };
     let field = |name: &str| entries.iter().find(|e| e.key == name).map(|e| &e.value);
+    let dir = Path::new(&source.name)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let mut known: BTreeSet<String> = options.external.clone();
     let mut facts = BTreeSet::new();
     let mut sections = Extensions::new();
@@ -71,9 +61,9 @@ pub fn compile(
     // Unknown top-level keys.
     let mut cx_problems = Vec::new();
     for entry in entries {
-        if !FLOW_FIELDS.contains(&entry.key.as_str()) {
-            let mut diag = unknown_field(entry, FLOW_FIELDS);
-            if STEP_FIELDS.contains(&entry.key.as_str())
+        if !super::model::FLOW_FIELDS.contains(&entry.key.as_str()) {
+            let mut diag = unknown_field(entry, super::model::FLOW_FIELDS);
+            if super::step::STEP_FIELDS.contains(&entry.key.as_str())
                 || options.registry.get(&entry.key).is_some()
             {
                 diag = diag.help(format!(
@@ -104,6 +94,7 @@ pub fn compile(
         facts: &mut facts,
         unreadable: options.unreadable,
         sections: &Extensions::new(),
+        dir: &dir,
         context: "the flow".into(),
     };
     let inputs = field("inputs")
@@ -185,9 +176,15 @@ pub fn compile(
                     facts: &mut facts,
                     unreadable: options.unreadable,
                     sections: &sections,
+                    dir: &dir,
                     context: String::new(),
                 };
-                if let Some(step) = step(index, item, options.registry, &mut cx) {
+                let at = super::step::StepContext {
+                    registry: options.registry,
+                    include: options.include,
+                    dir: &dir,
+                };
+                if let Some(step) = super::step::compile(index, item, &at, &mut cx) {
                     if !names.insert(step.name.clone()) {
                         cx.problem(
                             Diagnostic::new(format!("two steps are named `{}`", step.name))
@@ -209,6 +206,7 @@ pub fn compile(
         facts: &mut facts,
         unreadable: options.unreadable,
         sections: &sections,
+        dir: &dir,
         context: "`outputs:`".into(),
     };
     let outputs = field("outputs")
@@ -238,6 +236,7 @@ pub fn compile(
 
     let flow = Flow {
         source: source.clone(),
+        dir,
         name,
         description,
         inputs,
@@ -362,125 +361,4 @@ fn inputs(node: &Node, cx: &mut CompileCx<'_>) -> Vec<Input> {
         }
     }
     out
-}
-
-/// One step: a name, exactly one kind, then checks and captures.
-fn step(index: usize, node: &Node, registry: &Registry, cx: &mut CompileCx<'_>) -> Option<Step> {
-    let NodeKind::Map(entries) = &node.kind else {
-        cx.problem(
-            Diagnostic::new(format!(
-                "step {} is {}, not a mapping",
-                index + 1,
-                node.describe()
-            ))
-            .label("this step")
-            .help(format!(
-                "a step is a mapping with one action: {}",
-                registry.names().join(", ")
-            )),
-            node.pos,
-        );
-        return None;
-    };
-    let mut name: Option<Spanned<String>> = None;
-    let mut expect = None;
-    let mut save = None;
-    let mut kinds = Vec::new();
-    let mut unknown = false;
-    let mut expected: Vec<&str> = STEP_FIELDS.to_vec();
-    expected.extend(registry.names());
-    for entry in entries {
-        match entry.key.as_str() {
-            "name" => match entry.value.as_str() {
-                Some(text) => name = Some(Spanned::new(text.to_string(), entry.value.pos)),
-                None => cx.problem(
-                    Diagnostic::new(format!(
-                        "a step's `name:` is text, found {}",
-                        entry.value.describe()
-                    ))
-                    .label("expected text"),
-                    entry.value.pos,
-                ),
-            },
-            "description" => {}
-            "expect" => expect = Some(&entry.value),
-            "save" => save = Some(&entry.value),
-            key => {
-                match registry.get(key) {
-                    Some(kind) => kinds.push((kind, entry)),
-                    None => {
-                        unknown = true;
-                        let mut diag = unknown_field(entry, &expected);
-                        if crate::flow::compile::FLOW_FIELDS.contains(&key) {
-                            diag = diag.help(format!("`{key}` belongs to the flow, not to a step: move it to the top level"));
-                        } else if crate::run::expect::EXPECT_FIELDS.contains(&key) {
-                            diag = diag.help(format!("`{key}` belongs under `expect:`"));
-                        }
-                        cx.de_problem(diag)
-                    }
-                }
-            }
-        }
-    }
-    let label = name
-        .as_ref()
-        .map(|n| format!("step `{}`", n.value))
-        .unwrap_or_else(|| format!("step {}", index + 1));
-    let (kind, spec) = match kinds.as_slice() {
-        [one] => *one,
-        [] if unknown => return None,
-        [] => {
-            cx.problem(
-                Diagnostic::new(format!("{label} has no action"))
-                    .label("this step")
-                    .help(format!(
-                        "give it exactly one of: {}",
-                        registry.names().join(", ")
-                    )),
-                node.pos,
-            );
-            return None;
-        }
-        _ => {
-            let found: Vec<String> = kinds
-                .iter()
-                .map(|(k, _)| format!("`{}`", k.name()))
-                .collect();
-            cx.problem(
-                Diagnostic::new(format!(
-                    "{label} has {}: a step does one thing",
-                    found.join(" and ")
-                ))
-                .label("this step")
-                .help("split it into one step per action"),
-                node.pos,
-            );
-            return None;
-        }
-    };
-    let name = name
-        .map(|n| n.value)
-        .unwrap_or_else(|| format!("{}-{}", index + 1, kind.name()));
-    cx.context = format!("step `{name}`");
-    let action = kind.compile(&spec.value, node.pos, cx);
-    let expect = expect
-        .map(|e| crate::run::expect::compile(e, cx))
-        .unwrap_or_default();
-    let mut captures = Vec::new();
-    if let Some(save) = save {
-        for entry in cx.entries(save, "save") {
-            captures.extend(crate::run::capture::compile(entry, cx));
-        }
-        for entry in save.as_map().unwrap_or_default() {
-            cx.define(entry.key.clone());
-        }
-    }
-    Some(Step {
-        name,
-        pos: node.pos,
-        kind: kind.name(),
-        action: action?,
-        expect,
-        save: captures,
-    })
 }

@@ -6,8 +6,9 @@ use super::compile::{Options, compile};
 use super::model::Flow;
 use crate::diagnostic::{Diagnostic, Source};
 use crate::steps::Registry;
-use std::collections::BTreeSet;
-use std::path::Path;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Flow files above this size are refused rather than parsed.
@@ -21,6 +22,10 @@ const MAX_CUTS: usize = 25;
 pub struct Loader {
     registry: Registry,
     external: BTreeSet<String>,
+    /// Sub-flows compiled so far, by canonical path.
+    included: RefCell<HashMap<PathBuf, Arc<Flow>>>,
+    /// The files being compiled, outermost first (canonical path, path as shown).
+    chain: RefCell<Vec<(PathBuf, String)>>,
 }
 
 impl Loader {
@@ -46,6 +51,29 @@ impl Loader {
         self.compile_source(&source)
     }
 
+    /// A sub-flow a step includes: compiled once, refused when it includes itself.
+    fn include(&self, path: &Path) -> Result<Arc<Flow>, Vec<Diagnostic>> {
+        let shown = path.display().to_string();
+        let canonical = std::fs::canonicalize(path)
+            .map_err(|e| vec![Diagnostic::new(format!("cannot read {shown}: {e}"))])?;
+        if let Some(found) = self.included.borrow().get(&canonical) {
+            return Ok(found.clone());
+        }
+        let chain = self.chain.borrow();
+        if let Some(start) = chain.iter().position(|(p, _)| *p == canonical) {
+            let names: Vec<&str> = chain[start..].iter().map(|(_, s)| s.as_str()).collect();
+            return Err(vec![
+                Diagnostic::new(format!("include cycle: {} → {shown}", names.join(" → ")))
+                    .help("a flow cannot run itself, directly or through the flows it runs"),
+            ]);
+        }
+        drop(chain);
+        let source = read(path).map_err(|d| vec![d])?;
+        let flow = Arc::new(self.compile_source(&source)?);
+        self.included.borrow_mut().insert(canonical, flow.clone());
+        Ok(flow)
+    }
+
     /// Compiles a flow from text already read.
     pub fn compile_source(&self, source: &Arc<Source>) -> Result<Flow, Vec<Diagnostic>> {
         match self.compile_recovering(source) {
@@ -66,13 +94,35 @@ impl Loader {
                 ],
             );
         }
-        let options = |unreadable| Options {
+        let canonical =
+            std::fs::canonicalize(&source.name).unwrap_or_else(|_| PathBuf::from(&source.name));
+        self.chain
+            .borrow_mut()
+            .push((canonical, source.name.clone()));
+        let result = self.compile_text(source);
+        self.chain.borrow_mut().pop();
+        result
+    }
+
+    fn compile_with(
+        &self,
+        source: &Arc<Source>,
+        root: &crate::yaml::Node,
+        unreadable: &str,
+    ) -> (Option<Flow>, Vec<Diagnostic>) {
+        let include = |path: &Path| self.include(path);
+        let options = Options {
             registry: &self.registry,
             external: &self.external,
             unreadable,
+            include: &include,
         };
+        compile(source, root, &options)
+    }
+
+    fn compile_text(&self, source: &Arc<Source>) -> (Option<Flow>, Vec<Diagnostic>) {
         let err = match crate::yaml::parse_text(&source.text) {
-            Ok(root) => return compile(source, &root, &options("")),
+            Ok(root) => return self.compile_with(source, &root, ""),
             Err(err) => err,
         };
         let first = crate::yaml::yaml_error(source, &err).help_opt(Some(
@@ -84,7 +134,7 @@ impl Loader {
             let kept = lines[..cut.saturating_sub(1).min(lines.len())].join("\n");
             if let Ok(root) = crate::yaml::parse_text(&kept) {
                 let unreadable = lines[cut.saturating_sub(1).min(lines.len())..].join("\n");
-                let (flow, mut problems) = compile(source, &root, &options(&unreadable));
+                let (flow, mut problems) = self.compile_with(source, &root, &unreadable);
                 problems.retain(|p| p.message != "missing field `steps`");
                 problems.push(first);
                 return (flow.filter(|_| false), problems);

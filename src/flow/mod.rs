@@ -6,6 +6,8 @@ pub mod compile;
 pub mod load;
 pub mod model;
 pub mod redact;
+pub mod shape;
+pub mod step;
 
 pub use load::{Loader, load};
-pub use model::{Flow, Input, Step, Var};
+pub use model::{Flow, Input, Step, StepAction, Var};

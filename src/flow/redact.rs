@@ -16,9 +16,10 @@ pub enum Rule {
     Text(Regex, String),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RuleDoc {
+#[schemars(rename = "Redaction")]
+pub struct RuleDoc {
     json: Option<String>,
     regex: Option<String>,
     /// The replacement (default `[redacted]`).

@@ -70,6 +70,12 @@ pub const VIDEO_FIELDS: &[&str] = &[
     "url",
     "thumbnail_url",
     "tags",
+    "status",
+    "encoding_progress",
+    "publishing_progress",
+    "published",
+    "private",
+    "is_created_for_kids",
 ];
 pub const VIDEO_DEFAULT_FIELDS: &[&str] = &["id", "title", "channel", "owner"];
 
@@ -139,6 +145,12 @@ pub fn full_video(owner: &User, index: usize) -> Map<String, Value> {
         "url": format!("https://www.dailymotion.com/video/{id}"),
         "thumbnail_url": format!("https://s1.dmcdn.net/v/{id}/x240"),
         "tags": [channel, topic.to_lowercase()],
+        "status": "published",
+        "encoding_progress": -1,
+        "publishing_progress": -1,
+        "published": true,
+        "private": false,
+        "is_created_for_kids": false,
     });
     obj.as_object().cloned().unwrap_or_default()
 }

@@ -1,91 +1,59 @@
-//! The emulator's memory: the demo app, signed tokens, codes, revocations and fault switches.
+//! One emulator: its settings, its key, what it remembers about the tokens it signed (the
+//! [`Ledger`], shared with every emulator on the same state directory), single-use markers,
+//! uploads and uploaded videos, and the fault switches.
 //!
-//! Tokens are self-validating (an HMAC-signed payload with user, scope, grant and expiry), so a
-//! token issued by one `--mock` run is accepted by the next as long as both use the same key.
-//! What must be remembered (the key, revoked grants, rotated refresh tokens, "expire all before
-//! T") lives in a small state file, merged on every write under a lock: those sets only grow,
-//! so concurrent runs never lose each other's revocations.
+//! Tokens, consent requests and codes are sealed (signed, self-contained), so a token issued
+//! by one `--mock` run or `dmflow mock` is accepted by any other on the same state directory,
+//! and pending sign-ins take no memory until they are answered.
 
-use crate::oauth::pkce::random_bytes;
+use super::catalogue::Catalogue;
+use super::ledger::{Event, Ledger};
+use super::seal::Sealer;
+use super::spent::Spent;
+use super::uploads::UploadStore;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
-use sha2::Sha256;
-use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
+
+pub use super::catalogue::Encoding;
+pub use super::ids::{now, random_id};
+pub use super::scope::SCOPES;
+pub use super::seal::{Claims, TokenProblem};
 
 /// The demo app every emulator knows.
 pub const DEMO_CLIENT_ID: &str = "5f1e0dmflowdemo0key0";
 pub const DEMO_CLIENT_SECRET: &str = "dmflow-demo-secret-4c7e9a";
 pub const DEMO_REDIRECT_URI: &str = crate::provider::DEFAULT_REDIRECT_URI;
 
-/// Scopes the emulator grants (Dailymotion's list, current and legacy).
-pub const SCOPES: &[&str] = super::PROVIDER.scopes;
+/// How long refresh tokens last (Dailymotion does not say; 90 days).
+pub const REFRESH_TTL: i64 = 90 * 86_400;
 
-/// What a token says about itself.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Claims {
-    /// `a` (access) or `r` (refresh).
-    pub k: String,
-    /// The user, absent for client_credentials.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sub: Option<String>,
-    pub cid: String,
-    pub scp: String,
-    /// Grant id: shared by every token of one sign-in, revoked together by /logout.
-    pub gid: String,
-    /// Token id.
-    pub jti: String,
-    pub iat: i64,
-    pub exp: i64,
+/// The state file of the emulator of a state directory (`dmflow mock`, `run --mock`).
+pub fn default_state_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("mock").join("emulator.json")
 }
 
-/// A code waiting to be exchanged.
+/// A canned answer for the next requests of a route (fault injection).
 #[derive(Debug, Clone)]
-pub struct CodeGrant {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub scope: String,
-    pub user: String,
-    pub challenge: Option<(String, String)>,
-    pub expires: i64,
-    pub used: bool,
-}
-
-/// A consent page waiting for Allow or Deny.
-#[derive(Debug, Clone)]
-pub struct PendingAuth {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub scope: String,
-    pub state: Option<String>,
-    pub challenge: Option<(String, String)>,
-}
-
-/// The part of the state that outlives a process.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-pub struct Persisted {
-    pub revoked_grants: BTreeSet<String>,
-    pub used_refresh: BTreeSet<String>,
-    /// Tokens issued before this instant are expired (fault injection).
-    pub expired_before: i64,
-}
-
-impl Persisted {
-    fn merge(&mut self, other: &Persisted) {
-        self.revoked_grants
-            .extend(other.revoked_grants.iter().cloned());
-        self.used_refresh.extend(other.used_refresh.iter().cloned());
-        self.expired_before = self.expired_before.max(other.expired_before);
-    }
+pub struct FailRule {
+    /// Paths it applies to: exact, or a prefix ending in `*`; empty for every route.
+    pub paths: Vec<String>,
+    /// The method it applies to, or any.
+    pub method: Option<String>,
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+    pub retry_after: Option<String>,
+    /// Answers left.
+    pub count: u32,
 }
 
 #[derive(Default)]
 pub struct Faults {
-    pub fail_next_token: u32,
+    pub fail_next: Vec<FailRule>,
     pub latency: Duration,
 }
 
@@ -96,9 +64,16 @@ pub struct Config {
     pub strict_redirect: bool,
     pub auto_approve: bool,
     pub latency: Duration,
+    /// The state file (`<state dir>/mock/emulator.json`); `None`: a throwaway provider.
     pub state_file: Option<PathBuf>,
     /// Told about problems that do not stop the emulator (a state file it cannot write).
     pub warn: Warn,
+    /// How an uploaded video's processing advances.
+    pub encoding: Encoding,
+    /// The largest file an upload may carry.
+    pub max_upload_bytes: u64,
+    /// Keep-alive connections idle this long are closed.
+    pub idle_timeout: Duration,
 }
 
 /// Where the emulator's warnings go.
@@ -117,6 +92,8 @@ impl std::fmt::Debug for Warn {
     }
 }
 
+/// `run --mock` takes these: processing done at the second read of a video, so flows that
+/// poll finish fast and always see the same states.
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -126,32 +103,25 @@ impl Default for Config {
             latency: Duration::ZERO,
             state_file: None,
             warn: Warn::default(),
+            encoding: Encoding::Polls(2),
+            max_upload_bytes: 512 * 1024 * 1024,
+            idle_timeout: Duration::from_secs(30),
         }
     }
 }
 
 pub struct Emulator {
     pub config: Config,
-    key: Vec<u8>,
-    pub persisted: Mutex<Persisted>,
-    pub codes: Mutex<HashMap<String, CodeGrant>>,
-    pub pending: Mutex<HashMap<String, PendingAuth>>,
-    pub faults: Mutex<Faults>,
-}
-
-/// Why a token was refused.
-#[derive(Debug, PartialEq)]
-pub enum TokenProblem {
-    Invalid,
-    Expired,
-}
-
-pub fn now() -> i64 {
-    jiff::Timestamp::now().as_second()
-}
-
-pub fn random_id(bytes: usize) -> String {
-    URL_SAFE_NO_PAD.encode(random_bytes(bytes))
+    sealer: Sealer,
+    ledger: Ledger,
+    /// Consent requests already answered.
+    pub answered: Spent,
+    /// Authorization codes already exchanged.
+    pub exchanged: Spent,
+    faults: Mutex<Faults>,
+    uploads: UploadStore,
+    videos: Mutex<Catalogue>,
+    addr: OnceLock<SocketAddr>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -161,69 +131,87 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Emulator {
     /// A fresh emulator; with a state file, its key and memory come from (and go to) there.
     pub fn new(config: Config) -> Result<Emulator, String> {
-        let (key, persisted) = match &config.state_file {
-            Some(path) => (load_or_create_key(path)?, read_persisted(path)?),
-            None => (random_bytes(32), Persisted::default()),
+        let key = match &config.state_file {
+            Some(path) => load_or_create_key(path)?,
+            None => crate::oauth::pkce::random_bytes(32),
         };
+        let ledger = Ledger::open(config.state_file.clone())?;
+        let upload_base = config
+            .state_file
+            .as_ref()
+            .and_then(|f| f.parent())
+            .map(|dir| dir.join("uploads"));
+        let uploads = UploadStore::open(upload_base.as_deref())?;
         let faults = Faults {
             latency: config.latency,
             ..Faults::default()
         };
         Ok(Emulator {
             config,
-            key,
-            persisted: Mutex::new(persisted),
-            codes: Mutex::default(),
-            pending: Mutex::default(),
+            sealer: Sealer::new(key),
+            ledger,
+            answered: Spent::default(),
+            exchanged: Spent::default(),
             faults: Mutex::new(faults),
+            uploads,
+            videos: Mutex::default(),
+            addr: OnceLock::new(),
         })
     }
 
-    fn sign(&self, payload: &str) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(payload.as_bytes());
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    pub fn uploads(&self) -> &UploadStore {
+        &self.uploads
+    }
+
+    pub fn videos(&self) -> std::sync::MutexGuard<'_, Catalogue> {
+        lock(&self.videos)
+    }
+
+    pub fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
+        lock(&self.faults)
+    }
+
+    /// Where the emulator listens (set once it does).
+    pub fn set_addr(&self, addr: SocketAddr) {
+        let _ = self.addr.set(addr);
+    }
+
+    /// The emulator's own base URL, for the URLs it hands out (uploads).
+    pub fn base_url(&self) -> String {
+        match self.addr.get() {
+            Some(addr) => format!("http://{addr}"),
+            None => "http://127.0.0.1".to_string(),
+        }
     }
 
     /// Issues a signed token.
     pub fn issue(&self, claims: &Claims) -> String {
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialise"));
-        let signature = self.sign(&payload);
-        format!("dm{}.{payload}.{signature}", claims.k)
+        self.sealer.issue(claims)
     }
 
-    /// Reads and verifies a token of the given kind.
+    /// Reads and verifies a token of the given kind: signature, revocation, expiry.
     pub fn verify(&self, token: &str, kind: &str) -> Result<Claims, TokenProblem> {
-        let rest = token.strip_prefix("dm").ok_or(TokenProblem::Invalid)?;
-        let mut parts = rest.splitn(3, '.');
-        let (Some(k), Some(payload), Some(signature)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(TokenProblem::Invalid);
-        };
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(payload.as_bytes());
-        let given = URL_SAFE_NO_PAD
-            .decode(signature)
-            .map_err(|_| TokenProblem::Invalid)?;
-        mac.verify_slice(&given)
-            .map_err(|_| TokenProblem::Invalid)?;
-        let claims: Claims = URL_SAFE_NO_PAD
-            .decode(payload)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or(TokenProblem::Invalid)?;
-        if k != kind || claims.k != kind {
-            return Err(TokenProblem::Invalid);
-        }
-        let persisted = lock(&self.persisted);
-        if persisted.revoked_grants.contains(&claims.gid)
-            || (kind == "r" && persisted.used_refresh.contains(&claims.jti))
-        {
-            return Err(TokenProblem::Invalid);
-        }
-        if claims.exp <= now() || claims.iat < persisted.expired_before {
-            return Err(TokenProblem::Expired);
-        }
+        let claims = self.sealer.read_token(token, kind)?;
+        self.ledger.read(|p| {
+            if p.revoked_grants.contains_key(&claims.gid)
+                || (kind == "r" && p.used_refresh.contains_key(&claims.jti))
+            {
+                return Err(TokenProblem::Invalid);
+            }
+            let expired_before = if kind == "r" {
+                p.refresh_expired_before_us
+            } else {
+                p.access_expired_before_us
+            };
+            if claims.exp <= now() || claims.issued_us() < expired_before {
+                return Err(TokenProblem::Expired);
+            }
+            Ok(())
+        })?;
         Ok(claims)
     }
 
@@ -231,85 +219,72 @@ impl Emulator {
         (self.config.warn.0)(message);
     }
 
-    /// Records a change to the lasting state, and writes it through when there is a file.
-    pub fn remember(&self, change: impl FnOnce(&mut Persisted)) {
-        let mut persisted = lock(&self.persisted);
-        change(&mut persisted);
-        if let Some(path) = &self.config.state_file
-            && let Err(e) = write_persisted(path, &mut persisted)
-        {
-            self.warn(&format!("cannot save state to {}: {e}", path.display()));
+    fn state_problem(&self, e: std::io::Error) {
+        let file = self.config.state_file.as_deref().unwrap_or(Path::new("-"));
+        self.warn(&format!("cannot save state to {}: {e}", file.display()));
+    }
+
+    /// Records a change to the lasting state (journaled when there is a state file).
+    pub fn remember(&self, event: Event) {
+        if let Err(e) = self.ledger.record(event) {
+            self.state_problem(e);
         }
     }
 
-    /// [`Emulator::remember`] off the async runtime's threads (file lock and fsync).
-    pub async fn remember_async(
-        self: &std::sync::Arc<Self>,
-        change: impl FnOnce(&mut Persisted) + Send + 'static,
-    ) {
+    /// Revokes a grant: every token it issued, until the longest of them would expire.
+    pub fn revoke(&self, gid: String) {
+        let until = now() + self.config.token_ttl.max(REFRESH_TTL);
+        self.remember(Event::Revoked { gid, until });
+    }
+
+    /// [`Emulator::remember`] off the async runtime's threads (file lock and write).
+    pub async fn remember_async(self: &std::sync::Arc<Self>, event: Event) {
         let emu = self.clone();
-        let _ = tokio::task::spawn_blocking(move || emu.remember(change)).await;
+        let _ = tokio::task::spawn_blocking(move || emu.remember(event)).await;
+    }
+
+    /// [`Emulator::revoke`] off the async runtime's threads.
+    pub async fn revoke_async(self: &std::sync::Arc<Self>, gid: String) {
+        let emu = self.clone();
+        let _ = tokio::task::spawn_blocking(move || emu.revoke(gid)).await;
+    }
+
+    /// Marks a refresh token (`jti`, valid `until`) used; false when it already was, here or
+    /// in another process: rotation hands out each refresh token's successor once.
+    pub fn consume_refresh(&self, jti: &str, until: i64) -> bool {
+        let event = Event::UsedRefresh {
+            jti: jti.to_string(),
+            until,
+        };
+        self.ledger
+            .record_if(event, |p| !p.used_refresh.contains_key(jti))
+            .unwrap_or_else(|e| {
+                self.state_problem(e);
+                false
+            })
     }
 
     /// [`Emulator::consume_refresh`] off the async runtime's threads.
-    pub async fn consume_refresh_async(self: &std::sync::Arc<Self>, jti: String) -> bool {
+    pub async fn consume_refresh_async(
+        self: &std::sync::Arc<Self>,
+        jti: String,
+        until: i64,
+    ) -> bool {
         let emu = self.clone();
-        tokio::task::spawn_blocking(move || emu.consume_refresh(&jti))
+        tokio::task::spawn_blocking(move || emu.consume_refresh(&jti, until))
             .await
             .unwrap_or(false)
     }
 
-    /// [`Emulator::refresh_from_disk`] off the async runtime's threads.
+    /// Picks up what other processes recorded (used before checking a refresh token).
     pub async fn refresh_from_disk_async(self: &std::sync::Arc<Self>) {
         let emu = self.clone();
-        let _ = tokio::task::spawn_blocking(move || emu.refresh_from_disk()).await;
-    }
-
-    /// Marks a refresh token used; false when it already was (here or in another process):
-    /// rotation hands out each refresh token's successor once.
-    pub fn consume_refresh(&self, jti: &str) -> bool {
-        let mut persisted = lock(&self.persisted);
-        let Some(path) = &self.config.state_file else {
-            return persisted.used_refresh.insert(jti.to_string());
-        };
-        let consumed = (|| -> std::io::Result<bool> {
-            let _lock = crate::fsutil::FileLock::acquire(&path.with_extension("lock"))?;
-            if let Ok(theirs) = read_persisted(path) {
-                persisted.merge(&theirs);
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Err(e) = emu.ledger.sync() {
+                emu.warn(&format!("cannot read the emulator state: {e}"));
             }
-            if !persisted.used_refresh.insert(jti.to_string()) {
-                return Ok(false);
-            }
-            let text = serde_json::to_vec_pretty(&*persisted).map_err(std::io::Error::other)?;
-            crate::fsutil::remove_stale_temps(path);
-            crate::fsutil::write_atomic(path, &text)?;
-            Ok(true)
-        })();
-        consumed.unwrap_or_else(|e| {
-            self.warn(&format!("cannot save state to {}: {e}", path.display()));
-            false
         })
-    }
-
-    /// Picks up what other processes recorded (used before checking a refresh token).
-    pub fn refresh_from_disk(&self) {
-        if let Some(path) = &self.config.state_file
-            && let Ok(other) = read_persisted(path)
-        {
-            lock(&self.persisted).merge(&other);
-        }
-    }
-
-    pub fn codes(&self) -> std::sync::MutexGuard<'_, HashMap<String, CodeGrant>> {
-        lock(&self.codes)
-    }
-
-    pub fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, PendingAuth>> {
-        lock(&self.pending)
-    }
-
-    pub fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
-        lock(&self.faults)
+        .await;
     }
 
     /// A registered redirect URI: exact, registered + `/SLUG`, or (unless strict) any loopback
@@ -360,7 +335,7 @@ fn load_or_create_key(state: &Path) -> Result<Vec<u8>, String> {
     {
         return Ok(key);
     }
-    let key = random_bytes(32);
+    let key = crate::oauth::pkce::random_bytes(32);
     let temp = path.with_extension(format!("key.{}", random_id(6)));
     crate::fsutil::write_private(&temp, URL_SAFE_NO_PAD.encode(&key).as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", temp.display()))?;
@@ -385,30 +360,6 @@ fn load_or_create_key(state: &Path) -> Result<Vec<u8>, String> {
     }
 }
 
-fn read_persisted(path: &Path) -> Result<Persisted, String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "{} is not an emulator state file ({e}); delete it to start afresh",
-                path.display()
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Persisted::default()),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
-    }
-}
-
-/// Merges ours with what is on disk and writes the union atomically, under a lock.
-fn write_persisted(path: &Path, ours: &mut Persisted) -> std::io::Result<()> {
-    let _lock = crate::fsutil::FileLock::acquire(&path.with_extension("lock"))?;
-    if let Ok(theirs) = read_persisted(path) {
-        ours.merge(&theirs);
-    }
-    let text = serde_json::to_vec_pretty(ours).map_err(std::io::Error::other)?;
-    crate::fsutil::remove_stale_temps(path);
-    crate::fsutil::write_atomic(path, &text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,6 +374,7 @@ mod tests {
             jti: "j".into(),
             iat: now(),
             exp,
+            iau: Some(super::super::ids::now_us()),
         }
     }
 
@@ -437,10 +389,24 @@ mod tests {
         assert_eq!(emu.verify(&forged, "a"), Err(TokenProblem::Invalid));
         let old = emu.issue(&claims("a", now() - 1));
         assert_eq!(emu.verify(&old, "a"), Err(TokenProblem::Expired));
-        emu.remember(|p| {
-            p.revoked_grants.insert("g".into());
-        });
+        emu.revoke("g".into());
         assert_eq!(emu.verify(&token, "a"), Err(TokenProblem::Invalid));
+    }
+
+    #[test]
+    fn expiring_access_tokens_leaves_refresh_tokens_alone() {
+        let emu = Emulator::new(Config::default()).unwrap();
+        let access = emu.issue(&claims("a", now() + 60));
+        let refresh = emu.issue(&claims("r", now() + 60));
+        emu.remember(Event::ExpireAccess {
+            before_us: super::super::ids::now_us() + 1,
+        });
+        assert_eq!(emu.verify(&access, "a"), Err(TokenProblem::Expired));
+        assert!(emu.verify(&refresh, "r").is_ok());
+        emu.remember(Event::ExpireRefresh {
+            before_us: super::super::ids::now_us() + 1,
+        });
+        assert_eq!(emu.verify(&refresh, "r"), Err(TokenProblem::Expired));
     }
 
     #[test]
@@ -471,9 +437,11 @@ mod tests {
         let token = first.issue(&claims("r", now() + 60));
         let second = Emulator::new(config.clone()).unwrap();
         assert!(second.verify(&token, "r").is_ok());
-        second.remember(|p| {
-            p.used_refresh.insert("j".into());
-        });
+        assert!(second.consume_refresh("j", now() + 60));
+        assert!(
+            !first.consume_refresh("j", now() + 60),
+            "used in another emulator"
+        );
         let third = Emulator::new(config).unwrap();
         assert_eq!(third.verify(&token, "r"), Err(TokenProblem::Invalid));
     }

@@ -3,9 +3,10 @@
 //! of the answer (`expires_in` missing or a string, an HTML error page).
 
 use super::errors::{Advice, Grant};
+use crate::run::body::Body;
 use crate::run::error::StepError;
 use crate::run::exchange::Exchange;
-use crate::run::http::{Body, Prepared, Session};
+use crate::run::http::{Prepared, Session};
 use crate::secret::Redactor;
 use crate::tokens::names;
 use base64::Engine as _;

@@ -225,7 +225,7 @@ async fn handle(
                 "The provider answered {error}{}. Return to the terminal.",
                 description
                     .as_ref()
-                    .map(|d| format!(": {d}"))
+                    .map(|d| format!(": {}", d.trim_end_matches('.')))
                     .unwrap_or_default()
             ),
         ),

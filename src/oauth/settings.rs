@@ -10,8 +10,9 @@ use crate::yaml::{Node, Spanned};
 use serde::Deserialize;
 
 /// The `oauth:` section as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "OAuth")]
 pub struct OAuthDoc {
     pub authorize_url: Option<Spanned<String>>,
     pub token_url: Option<Spanned<String>>,

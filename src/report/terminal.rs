@@ -1,6 +1,7 @@
 //! Live progress for a person: a header per flow, one line per step (name, method, URL,
-//! status, time), failures and errors under it with `file:line:col`, and a summary, written to
-//! the writer it is given (the command line gives stderr). Colour only when asked. Everything
+//! status, time), the API's own error message, failures and errors under it with
+//! `file:line:col`, snapshot verdicts and a summary, written to the writer it is given (the
+//! command line gives stderr). Colour only when asked; notes hidden when quiet. Everything
 //! passes through the redactor.
 
 use crate::diagnostic::{Diagnostic, render};
@@ -10,6 +11,7 @@ use crate::run::http::report_duration;
 use crate::run::observer::Observer;
 use crate::run::result::{FlowResult, Outcome, StepResult};
 use crate::secret::Redactor;
+use crate::snapshot::Outcome as Snapshot;
 use std::io::Write;
 use std::sync::Mutex;
 
@@ -75,6 +77,10 @@ pub struct Terminal {
     out: Mutex<Box<dyn Write + Send>>,
     /// Writing to a real terminal: spinners are allowed.
     interactive: bool,
+    /// How many flows are running inside each other (a sub-flow's lines are indented).
+    depth: std::sync::atomic::AtomicUsize,
+    /// `--quiet`: notes are not shown.
+    quiet: bool,
     spinner: Mutex<Option<indicatif::ProgressBar>>,
 }
 
@@ -91,8 +97,16 @@ impl Terminal {
             redactor,
             out: Mutex::new(out),
             interactive: false,
+            depth: Default::default(),
+            quiet: false,
             spinner: Mutex::new(None),
         }
+    }
+
+    /// Whether notes (information, not problems) are left out.
+    pub fn quiet(mut self, yes: bool) -> Terminal {
+        self.quiet = yes;
+        self
     }
 
     /// Whether `out` is a terminal a spinner may draw on.
@@ -103,6 +117,12 @@ impl Terminal {
 
     fn write(&self, text: &str) {
         let masked = self.redactor.mask(text);
+        let depth = self.depth.load(std::sync::atomic::Ordering::Relaxed);
+        let masked = if depth > 1 {
+            indent(&masked, &"  ".repeat(depth - 1))
+        } else {
+            masked
+        };
         let spinner = self.spinner.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         let mut emit = || {
@@ -115,9 +135,56 @@ impl Terminal {
         }
     }
 
-    /// A line of information (order of flows, a snapshot written, timings).
+    /// A line of information (order of flows, a snapshot written); not when quiet.
     pub fn note(&self, text: &str) {
+        if !self.quiet {
+            self.notice(text);
+        }
+    }
+
+    /// A line of information that belongs to the summary (timings): shown even when quiet.
+    pub fn notice(&self, text: &str) {
         self.write(&format!("{} {text}\n", self.paint.dim("note:")));
+    }
+
+    /// A warning, shown even when quiet.
+    pub fn warning(&self, text: &str) {
+        self.write(&format!("{} {text}\n", self.paint.yellow("warning:")));
+    }
+
+    /// A flow's snapshot verdict: a note when one was written, the diff when it differs.
+    pub fn snapshot(&self, flow: &str, verdict: &Snapshot) {
+        let failed = |what: &str| {
+            format!(
+                "{} {} {what}\n",
+                self.paint.red("✗"),
+                self.paint.bold(&format!("snapshot of {flow}"))
+            )
+        };
+        match verdict {
+            Snapshot::Matched(_) => {}
+            Snapshot::Written(path) => self.note(&format!("wrote the snapshot {}", path.display())),
+            Snapshot::Differs { path, diff } => {
+                let mut text = failed(&format!(
+                    "{} differs from this run (- snapshot, + this run):",
+                    path.display()
+                ));
+                for line in diff.lines() {
+                    let painted = match line.as_bytes().first() {
+                        Some(b'-') => self.paint.red(line),
+                        Some(b'+') => self.paint.green(line),
+                        Some(b'@') => self.paint.dim(line),
+                        _ => line.to_string(),
+                    };
+                    text.push_str(&format!("{painted}\n"));
+                }
+                self.write(&text);
+            }
+            Snapshot::Missing(path) => self.write(&failed(&format!(
+                "no snapshot at {} (CI=true: not writing it; run dmflow test --update)",
+                path.display()
+            ))),
+        }
     }
 
     /// Text printed as it is (after masking): a finished flow's buffered output, a diff.
@@ -151,6 +218,21 @@ impl Terminal {
                 self.paint.yellow(&status_text)
             };
             line.push_str(&format!("  {painted}"));
+        } else if let Some(reason) = &result.skipped {
+            line.push_str(&format!(
+                "  {}",
+                self.paint.dim(&format!("skipped ({reason})"))
+            ));
+        } else if !result.iterations.is_empty() {
+            let count = result.iterations.len();
+            line.push_str(&format!(
+                "  {}",
+                self.paint.dim(&format!(
+                    "{} × {count} item{}",
+                    result.kind,
+                    if count == 1 { "" } else { "s" }
+                ))
+            ));
         } else {
             line.push_str(&format!("  {}", self.paint.dim(result.kind)));
         }
@@ -205,9 +287,15 @@ impl Terminal {
         indent(&render(&diag, self.paint.0), "    ")
     }
 
-    /// The closing summary of a run.
-    pub fn summary(&self, results: &[FlowResult]) {
-        let count = |o: Outcome| results.iter().filter(|r| r.outcome() == o).count();
+    /// The closing summary of a run; `verdicts` are the snapshot verdicts of `dmflow test`, by
+    /// result (a flow whose snapshot failed counts as failed).
+    pub fn summary(&self, results: &[FlowResult], verdicts: &[Option<Snapshot>]) {
+        let outcomes: Vec<Outcome> = results
+            .iter()
+            .enumerate()
+            .map(|(i, r)| crate::snapshot::outcome(r, verdicts.get(i).and_then(Option::as_ref)))
+            .collect();
+        let count = |o: Outcome| outcomes.iter().filter(|x| **x == o).count();
         let steps: usize = results.iter().map(|r| r.steps.len()).sum();
         let total: std::time::Duration = results.iter().map(|r| r.duration).sum();
         let (passed, failed, errored) = (
@@ -260,11 +348,20 @@ impl Terminal {
 
 impl Observer for Terminal {
     fn flow_started(&self, flow: &Flow) {
+        let nested = self.depth.load(std::sync::atomic::Ordering::Relaxed) > 0;
         self.write(&format!(
-            "{} {}\n",
+            "{}{} {}\n",
+            if nested { "  ↳ " } else { "" },
             self.paint.bold(&flow.name),
             self.paint.dim(&flow.source.name)
         ));
+        self.depth
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn flow_ended(&self, _flow: &Flow, _result: &FlowResult) {
+        self.depth
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn note(&self, _flow: &Flow, note: &str) {
@@ -285,6 +382,30 @@ impl Observer for Terminal {
         *self.spinner.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
     }
 
+    fn progress(&self, _flow: &Flow, label: &str, done: u64, total: Option<u64>) {
+        if !self.interactive {
+            return;
+        }
+        let mut slot = self.spinner.lock().unwrap_or_else(|e| e.into_inner());
+        let bar = slot.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::new(total.unwrap_or(0));
+            let template = "    {msg}  {bytes}/{total_bytes}  {bytes_per_sec}  {wide_bar}  {eta}";
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                bar.set_style(style);
+            }
+            bar.set_message(self.redactor.mask(label));
+            bar
+        });
+        if let Some(total) = total {
+            bar.set_length(total);
+        }
+        bar.set_position(done);
+    }
+
+    fn progress_finished(&self, flow: &Flow) {
+        self.wait_finished(flow);
+    }
+
     fn wait_finished(&self, _flow: &Flow) {
         if let Some(bar) = self
             .spinner
@@ -297,9 +418,23 @@ impl Observer for Terminal {
     }
 
     fn step_finished(&self, flow: &Flow, step: Option<&Step>, result: &StepResult) {
+        self.write(&self.step_text(flow, step, result));
+    }
+}
+
+impl Terminal {
+    /// A step's lines: its line, notes, failures and error, then its loop's items.
+    fn step_text(&self, flow: &Flow, step: Option<&Step>, result: &StepResult) -> String {
         let mut text = self.step_line(result);
         for note in &result.notes {
             text.push_str(&format!("    {} {note}\n", self.paint.dim("·")));
+        }
+        if let Some((who, message)) = api_message(result) {
+            text.push_str(&format!(
+                "      {} {}\n",
+                self.paint.yellow(&format!("{who} said:")),
+                crate::diagnostic::clean(&message)
+            ));
         }
         if self.verbose {
             text.push_str(&self.verbose_exchanges(result));
@@ -332,8 +467,77 @@ impl Observer for Terminal {
         if let Some(error) = &result.error {
             text.push_str(&self.error_text(flow, error, Some(&result.name)));
         }
-        self.write(&text);
+        let mut items = result.iterations.iter().enumerate().peekable();
+        while let Some((first, item)) = items.next() {
+            // A run of items skipped for the same reason takes one line.
+            let mut last = first;
+            if let Some(reason) = &item.skipped {
+                while let Some((next, _)) =
+                    items.next_if(|(_, other)| other.skipped.as_ref() == Some(reason))
+                {
+                    last = next;
+                }
+            }
+            if last > first {
+                let line = format!(
+                    "  - {}[{first}..={last}]  {}\n",
+                    step_base_name(&item.name),
+                    self.paint.dim(&format!(
+                        "{} items skipped ({})",
+                        last - first + 1,
+                        item.skipped.as_deref().unwrap_or_default()
+                    ))
+                );
+                text.push_str(&indent(&line, "  "));
+            } else {
+                text.push_str(&indent(&self.step_text(flow, step, item), "  "));
+            }
+        }
+        text
     }
+}
+
+/// `details` of an item named `details[3]`.
+fn step_base_name(name: &str) -> &str {
+    name.rsplit_once('[').map_or(name, |(base, _)| base)
+}
+
+/// JSON pointers where APIs without a provider profile usually put an error's message.
+const USUAL_ERROR_MESSAGES: &[&str] =
+    &["/error/message", "/error_description", "/message", "/error"];
+
+/// The API's own message for a step that did not pass on an error status (Dailymotion's
+/// `{"error": {"message": ...}}`, OAuth's `error_description`...), with who said it, unless the
+/// step's error already quotes it. Raw: the caller masks and cleans it.
+pub fn api_message(result: &StepResult) -> Option<(String, String)> {
+    if result.outcome() == Outcome::Passed {
+        return None;
+    }
+    let exchange = result.exchanges.last()?;
+    if exchange.response.status < 400 {
+        return None;
+    }
+    let json = exchange.response.json.as_ref()?;
+    let provider = crate::provider::for_text(&exchange.request.url);
+    let message = provider
+        .map(|p| p.error_message_pointer)
+        .into_iter()
+        .chain(USUAL_ERROR_MESSAGES.iter().copied())
+        .find_map(|pointer| {
+            json.pointer(pointer)?
+                .as_str()
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+        })?;
+    if result
+        .error
+        .as_ref()
+        .is_some_and(|e| e.message().contains(message))
+    {
+        return None;
+    }
+    let who = provider.map(|p| p.name).unwrap_or("the server");
+    Some((who.to_string(), message.to_string()))
 }
 
 fn clip(text: &str) -> String {

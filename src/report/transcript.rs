@@ -74,7 +74,63 @@ pub fn transcript(result: &FlowResult, redactor: &Redactor, rules: &[Rule]) -> S
 }
 
 fn step_text(step: &StepResult, rules: &[Rule]) -> String {
-    let mut out = format!("\n== {} ({})\n", step.name, step.kind);
+    step_text_in(step, rules, "")
+}
+
+/// A step's section; a sub-flow's steps follow with the step's name as their prefix, a loop's
+/// items each get their own section.
+fn step_text_in(step: &StepResult, rules: &[Rule], prefix: &str) -> String {
+    let name = format!("{prefix}{}", step.name);
+    if !step.iterations.is_empty() {
+        let mut out = String::new();
+        for item in &step.iterations {
+            out.push_str(&step_text_in(item, rules, prefix));
+        }
+        if !step.saved.is_empty() {
+            out.push_str(&format!("\n== {name} ({}, collected)\nsaved:\n", step.kind));
+            out.push_str(&values_text(&step.saved, rules));
+        }
+        return out;
+    }
+    let mut out = String::new();
+    if let Some(inner) = &step.flow {
+        out.push_str(&format!("\n== {name} (flow {})\n", inner.name));
+        if let Some(error) = &inner.setup_error {
+            out.push_str(&format!("error: {}\n", error.message()));
+        }
+        for inner_step in &inner.steps {
+            out.push_str(&step_text_in(inner_step, rules, &format!("{name} / ")));
+        }
+        for skipped in &inner.skipped {
+            out.push_str(&format!("\n== {name} / {skipped}\nskipped\n"));
+        }
+        out.push_str(&format!("\n== {name} (flow {}, outputs)\n", inner.name));
+    } else {
+        out.push_str(&format!("\n== {name} ({})\n", step.kind));
+    }
+    if let Some(reason) = &step.skipped {
+        out.push_str(&format!("skipped: {reason}\n"));
+    }
+    // A retried step shows every attempt; the last one's saved values follow.
+    let total = step.attempts.len() + 1;
+    for (number, attempt) in step.attempts.iter().enumerate() {
+        out.push_str(&format!("-- attempt {} of {total}\n", number + 1));
+        for exchange in &attempt.exchanges {
+            out.push_str(&exchange_text(exchange, rules));
+        }
+        for failure in &attempt.failures {
+            out.push_str(&format!(
+                "failed {}: {}\n",
+                failure.subject, failure.message
+            ));
+        }
+        if let Some(error) = &attempt.error {
+            out.push_str(&format!("error: {}\n", error.message()));
+        }
+    }
+    if total > 1 {
+        out.push_str(&format!("-- attempt {total} of {total}\n"));
+    }
     for exchange in &step.exchanges {
         out.push_str(&exchange_text(exchange, rules));
     }
@@ -130,6 +186,13 @@ fn exchange_text(exchange: &Exchange, rules: &[Rule]) -> String {
             name.to_ascii_lowercase(),
             redact_url_params(value)
         ));
+    }
+    if let Some((path, size)) = &response.saved_to {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        out.push_str(&format!("< [body saved to {name}, {size} bytes]\n"));
     }
     match &response.json {
         Some(json) => {

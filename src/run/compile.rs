@@ -25,6 +25,8 @@ pub struct CompileCx<'a> {
     pub unreadable: &'a str,
     /// The flow's compiled sections (its `oauth:` settings...).
     pub sections: &'a Extensions,
+    /// The flow file's directory (paths in the flow are relative to it).
+    pub dir: &'a std::path::Path,
     /// Where in the flow we are, for messages: "step `me`".
     pub context: String,
 }

@@ -41,6 +41,9 @@ pub trait Notes: Sync {
     fn note(&self, text: &str);
     fn wait_started(&self, message: &str);
     fn wait_finished(&self);
+    /// Bytes moved so far by a large transfer.
+    fn progress(&self, label: &str, done: u64, total: Option<u64>);
+    fn progress_finished(&self);
 }
 
 /// The run-time context of one step.
@@ -66,6 +69,8 @@ pub struct StepCx<'a> {
     pub flow_name: &'a str,
     /// The flow file, as given.
     pub flow_file: &'a str,
+    /// The flow file's directory (paths in the flow are relative to it).
+    pub flow_dir: &'a std::path::Path,
     /// Variables set by hooks during this step (a refreshed token), shown as saved.
     pub produced: IndexMap<String, Value>,
     /// Notes for the step's report.

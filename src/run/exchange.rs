@@ -13,12 +13,18 @@ pub struct RequestRecord {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Bytes>,
+    /// What was sent when the body was not kept (a file, a multipart form).
+    pub summary: Option<String>,
 }
 
 impl RequestRecord {
-    /// The body as text (lossy for bytes that are not UTF-8).
+    /// The body as text (lossy for bytes that are not UTF-8), or what stands for it.
     pub fn body_text(&self) -> Option<Cow<'_, str>> {
-        self.body.as_deref().map(String::from_utf8_lossy)
+        match (&self.body, &self.summary) {
+            (Some(bytes), _) => Some(String::from_utf8_lossy(bytes)),
+            (None, Some(summary)) => Some(Cow::Borrowed(summary.as_str())),
+            (None, None) => None,
+        }
     }
 }
 
@@ -31,6 +37,8 @@ pub struct ResponseRecord {
     /// The body parsed as JSON, when it is JSON.
     pub json: Option<serde_json::Value>,
     pub elapsed: Duration,
+    /// Where the body went instead of memory (`save_body_to:`), and its size.
+    pub saved_to: Option<(std::path::PathBuf, u64)>,
 }
 
 impl ResponseRecord {
@@ -57,6 +65,7 @@ impl ResponseRecord {
             body,
             json,
             elapsed,
+            saved_to: None,
         }
     }
 }

@@ -627,6 +627,7 @@ mod tests {
             facts: &mut facts,
             unreadable: "",
             sections: &sections,
+            dir: std::path::Path::new("."),
             context: "step `t`".into(),
         };
         let expect = compile(&node, &mut cx);

@@ -43,6 +43,11 @@ impl Extensions {
             .expect("the value under a type id has that type")
     }
 
+    /// Takes in another map's values; its values win.
+    pub fn absorb(&mut self, other: Extensions) {
+        self.0.extend(other.0);
+    }
+
     pub fn remove<T: Any + Send + Sync>(&mut self) -> Option<T> {
         self.0
             .remove(&TypeId::of::<T>())

@@ -4,8 +4,8 @@
 //! cookies set on the way are kept and every hop is in the journal. Loopback traffic never
 //! goes through a proxy.
 
+use super::body::{Body, Transfer};
 use super::exchange::{Exchange, RequestRecord, ResponseRecord};
-use bytes::Bytes;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::HeaderValue;
 use std::net::IpAddr;
@@ -18,40 +18,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most redirects followed for one request.
 pub const MAX_REDIRECTS: usize = 10;
 
-/// A request body, encoded once.
-#[derive(Debug, Clone, Default)]
-pub struct Body {
-    pub bytes: Bytes,
-    /// The content type to send unless the request sets one.
-    pub content_type: Option<&'static str>,
-}
-
-impl Body {
-    pub fn json(value: &serde_json::Value) -> Body {
-        Body {
-            bytes: Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
-            content_type: Some("application/json"),
-        }
-    }
-
-    pub fn form(fields: &[(String, String)]) -> Body {
-        let encoded = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(fields)
-            .finish();
-        Body {
-            bytes: Bytes::from(encoded),
-            content_type: Some("application/x-www-form-urlencoded"),
-        }
-    }
-
-    pub fn raw(text: String) -> Body {
-        Body {
-            bytes: Bytes::from(text),
-            content_type: None,
-        }
-    }
-}
-
 /// A request ready to send: everything rendered.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -61,6 +27,10 @@ pub struct Prepared {
     pub body: Option<Body>,
     pub timeout: Duration,
     pub follow_redirects: bool,
+    /// Stream a successful response's body to this file instead of keeping it.
+    pub save_to: Option<std::path::PathBuf>,
+    /// Counts the bytes sent and received, for progress.
+    pub transfer: Option<Arc<Transfer>>,
 }
 
 impl Prepared {
@@ -72,6 +42,8 @@ impl Prepared {
             body: None,
             timeout: DEFAULT_TIMEOUT,
             follow_redirects: true,
+            save_to: None,
+            transfer: None,
         }
     }
 
@@ -125,7 +97,13 @@ pub struct ClientConfig {
     pub ca_file: Option<std::path::PathBuf>,
     /// Accept any certificate (`--insecure`).
     pub insecure: bool,
+    /// The largest response body kept in memory (default [`DEFAULT_MAX_BODY`]); a larger one
+    /// is an error unless the step saves it to a file.
+    pub max_body: Option<u64>,
 }
+
+/// The largest response body kept in memory unless told otherwise: 64 MiB.
+pub const DEFAULT_MAX_BODY: u64 = 64 * 1024 * 1024;
 
 /// The HTTP clients of the process: one through the proxies, one direct (for loopback), each
 /// built the first time it is needed. Cheap to clone.
@@ -297,6 +275,7 @@ impl Session {
             url: url.to_string(),
             headers: headers.to_vec(),
             body: None,
+            summary: None,
         };
         let mut request = client
             .request(method.clone(), target.clone())
@@ -308,7 +287,7 @@ impl Session {
             request = request.header(reqwest::header::COOKIE, cookies);
         }
         if let Some(body) = body {
-            if let Some(content_type) = body.content_type
+            if let Some(content_type) = body.content_type()
                 && !headers
                     .iter()
                     .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
@@ -318,8 +297,11 @@ impl Session {
                     .headers
                     .push(("content-type".into(), content_type.into()));
             }
-            record.body = Some(body.bytes.clone());
-            request = request.body(body.bytes.clone());
+            (record.body, record.summary) = body.record();
+            request = body
+                .apply(request, prepared.transfer.as_ref())
+                .await
+                .map_err(|e| NetError(e.to_string()))?;
         }
         let started = Instant::now();
         let response = request
@@ -344,18 +326,35 @@ impl Session {
                 )
             })
             .collect();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| NetError(describe(&e, method, url, prepared.timeout)))?;
-        let elapsed = started.elapsed();
-        let body = match String::from_utf8(Vec::from(bytes)) {
-            Ok(text) => text,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        if let (Some(transfer), Some(length)) = (&prepared.transfer, response.content_length()) {
+            transfer
+                .to_receive
+                .store(length, std::sync::atomic::Ordering::Relaxed);
+        }
+        let fail = |e: reqwest::Error| NetError(describe(&e, method, url, prepared.timeout));
+        let saving = prepared
+            .save_to
+            .as_ref()
+            .filter(|_| (200..300).contains(&status));
+        let (body, saved_to) = match saving {
+            Some(path) => {
+                let written = download(response, path, prepared.transfer.as_ref(), fail).await?;
+                (String::new(), Some((path.clone(), written)))
+            }
+            None => {
+                let limit = self.client.config.max_body.unwrap_or(DEFAULT_MAX_BODY);
+                (
+                    read_capped(response, limit, prepared.transfer.as_ref(), fail).await?,
+                    None,
+                )
+            }
         };
+        let elapsed = started.elapsed();
+        let mut response = ResponseRecord::from_parts(status, headers, body, elapsed);
+        response.saved_to = saved_to;
         let exchange = Arc::new(Exchange {
             request: record,
-            response: ResponseRecord::from_parts(status, headers, body, elapsed),
+            response,
         });
         self.journal
             .lock()
@@ -391,6 +390,87 @@ pub fn check_url_text(text: &str) -> Result<url::Url, (String, &'static str)> {
         ));
     }
     Ok(url)
+}
+
+/// Reads a body into memory, refusing one larger than `limit`.
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: u64,
+    transfer: Option<&Arc<Transfer>>,
+    fail: impl Fn(reqwest::Error) -> NetError,
+) -> Result<String, NetError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit)
+    {
+        return Err(too_large(limit));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(&fail)? {
+        if bytes.len() as u64 + chunk.len() as u64 > limit {
+            return Err(too_large(limit));
+        }
+        if let Some(transfer) = transfer {
+            transfer
+                .received
+                .fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
+}
+
+fn too_large(limit: u64) -> NetError {
+    NetError(format!(
+        "the response body is larger than {} MiB, the most kept in memory: save it to a file with `save_body_to:`, or raise --max-body",
+        limit / (1024 * 1024)
+    ))
+}
+
+/// Streams a body to a file: written beside it first, then renamed, so a failed download
+/// never leaves a partial file under the name.
+async fn download(
+    mut response: reqwest::Response,
+    path: &std::path::Path,
+    transfer: Option<&Arc<Transfer>>,
+    fail: impl Fn(reqwest::Error) -> NetError,
+) -> Result<u64, NetError> {
+    use tokio::io::AsyncWriteExt;
+    let cannot = |e: std::io::Error| NetError(format!("cannot write {}: {e}", path.display()));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        tokio::fs::create_dir_all(dir).await.map_err(cannot)?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.{}.part", std::process::id()));
+    let result = async {
+        let mut file = tokio::fs::File::create(&temp).await.map_err(cannot)?;
+        let mut written = 0u64;
+        while let Some(chunk) = response.chunk().await.map_err(&fail)? {
+            file.write_all(&chunk).await.map_err(cannot)?;
+            written += chunk.len() as u64;
+            if let Some(transfer) = transfer {
+                transfer
+                    .received
+                    .fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        file.flush().await.map_err(cannot)?;
+        file.sync_all().await.map_err(cannot)?;
+        drop(file);
+        tokio::fs::rename(&temp, path).await.map_err(cannot)?;
+        Ok(written)
+    }
+    .await;
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(&temp).await;
+    }
+    result
 }
 
 /// Whether a URL points at this machine (such traffic never goes through a proxy).

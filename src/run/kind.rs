@@ -22,6 +22,12 @@ pub trait StepKind: Send + Sync {
     /// Compiles the spec under the key. Problems go to `cx`; `None` when nothing can run.
     /// Variables the step defines by itself are declared with [`CompileCx::define`].
     fn compile(&self, spec: &Node, step: Pos, cx: &mut CompileCx<'_>) -> Option<Box<dyn Action>>;
+
+    /// The JSON Schema of the spec under the key, for editors (`dmflow schema`); kinds whose
+    /// spec type derives `schemars::JsonSchema` return `generator.subschema_for::<Spec>()`.
+    fn schema(&self, _generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "object" })
+    }
 }
 
 /// A compiled step, ready to run any number of times.

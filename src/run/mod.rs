@@ -5,6 +5,7 @@
 //! through one HTTP [`http::Session`] per run and the run's [`context::Hook`]s. Progress goes to an
 //! [`observer::Observer`]; the [`result::FlowResult`] holds everything for reports.
 
+pub mod body;
 pub mod capture;
 pub mod compile;
 pub mod context;

@@ -41,7 +41,7 @@ impl Outcome {
 }
 
 /// The result of one step.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct StepResult {
     pub name: String,
     pub kind: &'static str,
@@ -52,6 +52,14 @@ pub struct StepResult {
     pub saved: IndexMap<String, Value>,
     /// Lines the step wants shown (the authorization URL, a refresh that happened).
     pub notes: Vec<String>,
+    /// Why the step did not run (`if:` was false).
+    pub skipped: Option<String>,
+    /// The attempts before the last one, when the step retried.
+    pub attempts: Vec<StepResult>,
+    /// One result per item, when the step ran `for_each:`.
+    pub iterations: Vec<StepResult>,
+    /// The sub-flow's result, when the step ran another flow.
+    pub flow: Option<Box<FlowResult>>,
 }
 
 impl StepResult {
@@ -65,23 +73,38 @@ impl StepResult {
             error: None,
             saved: IndexMap::new(),
             notes: Vec::new(),
+            skipped: None,
+            attempts: Vec::new(),
+            iterations: Vec::new(),
+            flow: None,
         }
     }
 
+    /// How serious the step's ending is: its own error or failures, an item of its loop, its
+    /// sub-flow.
     pub fn category(&self) -> Category {
-        match &self.error {
+        let own = match &self.error {
             Some(error) => error.category(),
             None if !self.failures.is_empty() => Category::Failed,
             None => Category::Ok,
-        }
+        };
+        let items = self.iterations.iter().map(StepResult::category);
+        let inner = self.flow.iter().map(|f| f.category());
+        crate::exit::worst(std::iter::once(own).chain(items).chain(inner))
     }
 
     pub fn outcome(&self) -> Outcome {
         match self.category() {
+            Category::Ok if self.skipped.is_some() => Outcome::Skipped,
             Category::Ok => Outcome::Passed,
             Category::Failed => Outcome::Failed,
             _ => Outcome::Errored,
         }
+    }
+
+    /// Whether the flow goes on after this step.
+    pub fn went_well(&self) -> bool {
+        self.category() == Category::Ok
     }
 
     /// The last response's status, if any.

@@ -1,6 +1,8 @@
 //! The variables a flow starts with, and their precedence, lowest first: flow `vars:` defaults
 //! → the token store (for declared inputs) → `--env-file` → the process environment (for
-//! declared inputs, and through `env()`) → `--var` → values saved by earlier steps.
+//! declared inputs, and through `env()`) → `--var` → what a calling flow gives (`with:`) →
+//! values saved by earlier steps. A sub-flow's inputs never come from the token store: its
+//! caller decides what it runs with.
 
 use super::context::Origin;
 use super::error::StepError;
@@ -11,6 +13,14 @@ use crate::template::{Context, EnvAccess, Vars};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// A value a caller hands to a flow it runs (`with:`, or its own value of an input).
+#[derive(Debug, Clone)]
+pub struct Given {
+    pub name: String,
+    pub value: Value,
+    pub origin: Origin,
+}
 
 /// The environment `env()` reads: the process first, then the `--env-file` entries.
 pub fn env_access(options: &RunOptions) -> Arc<EnvAccess> {
@@ -26,6 +36,8 @@ pub fn env_access(options: &RunOptions) -> Arc<EnvAccess> {
 pub fn initial(
     flow: &Flow,
     options: &RunOptions,
+    given: &[Given],
+    sub_flow: bool,
 ) -> Result<(Context, HashMap<String, Origin>), StepError> {
     let mut vars = Vars::new();
     let mut origins = HashMap::new();
@@ -46,6 +58,10 @@ pub fn initial(
             set(&mut vars, name, Value::String(value.clone()), origin);
         }
     }
+    // What a calling flow gives (`with:`, its own inputs) wins over the command line.
+    for given in given {
+        set(&mut vars, &given.name, given.value.clone(), given.origin);
+    }
     let mut missing = Vec::new();
     for input in &flow.inputs {
         let name = &input.name;
@@ -59,7 +75,7 @@ pub fn initial(
                 Value::String(value.clone()),
                 Origin::Environment,
             );
-        } else if let Some(value) = options.stored.get(name) {
+        } else if let Some(value) = options.stored.get(name).filter(|_| !sub_flow) {
             set(&mut vars, name, value.clone(), Origin::Store);
         } else if !input.optional {
             missing.push(name.clone());

@@ -25,8 +25,10 @@ pub struct Authorize;
 
 const PKCE_METHODS: &[&str] = &["S256", "plain", "none", "off", "false"];
 
-#[derive(Debug, Deserialize)]
+/// Opens the provider's consent page in the browser (authorization code grant with PKCE).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Authorize")]
 struct AuthorizeDoc {
     url: Option<Spanned<String>>,
     client_id: Option<Spanned<String>>,
@@ -51,6 +53,10 @@ struct AuthorizeAction {
 impl StepKind for Authorize {
     fn name(&self) -> &'static str {
         "authorize"
+    }
+
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<AuthorizeDoc>()
     }
 
     fn compile(&self, spec: &Node, step: Pos, cx: &mut CompileCx<'_>) -> Option<Box<dyn Action>> {

@@ -25,8 +25,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 /// The `callback` step kind.
 pub struct Callback;
 
-#[derive(Debug, Deserialize)]
+/// Waits on the loopback redirect URI for the authorization code, and checks `state`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Callback")]
 struct CallbackDoc {
     /// How long to wait for the user (default `10m`).
     timeout: Option<Spanned<String>>,
@@ -41,6 +43,10 @@ struct CallbackAction {
 impl StepKind for Callback {
     fn name(&self) -> &'static str {
         "callback"
+    }
+
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<CallbackDoc>()
     }
 
     fn compile(&self, spec: &Node, step: Pos, cx: &mut CompileCx<'_>) -> Option<Box<dyn Action>> {

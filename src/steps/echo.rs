@@ -22,8 +22,10 @@ pub const DEFAULT_MESSAGE: &str = "hello from dmflow";
 /// The `echo` step kind.
 pub struct Echo;
 
-#[derive(Debug, Deserialize)]
+/// Calls `/echo` with the access token to check that it works.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Echo")]
 struct EchoDoc {
     /// The API base URL (default: the provider's, `https://api.dailymotion.com`).
     api: Option<Spanned<String>>,
@@ -43,6 +45,10 @@ struct EchoAction {
 impl StepKind for Echo {
     fn name(&self) -> &'static str {
         "echo"
+    }
+
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<EchoDoc>()
     }
 
     fn compile(&self, spec: &Node, step: Pos, cx: &mut CompileCx<'_>) -> Option<Box<dyn Action>> {

@@ -3,18 +3,21 @@
 //! Methods, header names and values, URLs and durations written literally are checked when the
 //! flow is compiled.
 
+use super::files::{self, BodyShape, FileBody, MultipartShape};
 use crate::compiled::{Text, ValueTree};
 use crate::diagnostic::{Diagnostic, Pos};
+use crate::flow::shape::ScalarMap;
 use crate::provider::Profile;
+use crate::run::body::Body;
 use crate::run::compile::CompileCx;
 use crate::run::context::StepCx;
 use crate::run::error::StepError;
 use crate::run::exchange::Exchange;
+use crate::run::http::Prepared;
 use crate::run::http::parse_url;
-use crate::run::http::{Body, Prepared};
 use crate::run::kind::{Action, ActionOutput, StepKind};
 use crate::template::value_to_text;
-use crate::yaml::{Node, Spanned};
+use crate::yaml::{Node, NodeKind, Spanned};
 use base64::Engine as _;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
@@ -25,36 +28,55 @@ use std::sync::Arc;
 /// The `http` step kind.
 pub struct Http;
 
-#[derive(Debug, Deserialize)]
+/// An HTTP request: any endpoint, any method, with checks and saved values.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Http")]
 struct HttpDoc {
+    /// GET (default), POST, PUT, PATCH, DELETE, HEAD or OPTIONS.
     method: Option<Spanned<String>>,
+    /// The URL: `<<api>>/video/<<VIDEO_ID>>`.
     url: Spanned<String>,
+    /// Query parameters, added to the URL's own.
+    #[schemars(with = "Option<ScalarMap>")]
     query: Option<Node>,
+    /// Request headers.
+    #[schemars(with = "Option<ScalarMap>")]
     headers: Option<Node>,
     /// A JSON body (any YAML value).
     json: Option<Node>,
     /// An `application/x-www-form-urlencoded` body.
+    #[schemars(with = "Option<ScalarMap>")]
     form: Option<Node>,
-    /// A raw body.
-    body: Option<Spanned<String>>,
+    /// A `multipart/form-data` body: text fields and `{ file, filename, content_type }` files.
+    #[schemars(with = "Option<std::collections::BTreeMap<String, MultipartShape>>")]
+    multipart: Option<Node>,
+    /// A raw body, or `{ file, content_type }` to send a file.
+    #[schemars(with = "Option<BodyShape>")]
+    body: Option<Node>,
+    /// Write a successful response's body to this file (streamed) instead of keeping it.
+    save_body_to: Option<Spanned<String>>,
+    /// `{ bearer: <<ACCESS_TOKEN>> }` or `{ basic: { username, password } }`.
     auth: Option<Spanned<AuthDoc>>,
     /// `30s`, `500ms`, `2m`; default 30s.
     timeout: Option<Spanned<String>>,
     /// Follow redirects (default true, at most 10).
     follow_redirects: Option<bool>,
+    /// Follow `has_more` from page to page, merging the lists.
     paginate: Option<Spanned<PaginateDoc>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Auth")]
 struct AuthDoc {
     bearer: Option<Spanned<String>>,
     basic: Option<BasicDoc>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "BasicAuth")]
 struct BasicDoc {
     username: Spanned<String>,
     password: Spanned<String>,
@@ -62,8 +84,9 @@ struct BasicDoc {
 
 /// Page through a list envelope (Dailymotion's: `page`, `has_more`, `list`). Checks and
 /// captures see the last page with the list holding the items of every page fetched.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Paginate")]
 struct PaginateDoc {
     /// The query parameter that numbers pages (default: the provider's).
     param: Option<String>,
@@ -88,6 +111,7 @@ enum BodySpec {
     Json(ValueTree),
     Form(Vec<(String, Text)>),
     Raw(Text),
+    Files(FileBody),
 }
 
 #[derive(Debug)]
@@ -117,6 +141,7 @@ struct HttpAction {
     timeout: Option<Text>,
     follow_redirects: bool,
     paginate: Option<Paginate>,
+    save_body_to: Option<Text>,
 }
 
 fn method_of(text: &str) -> Option<reqwest::Method> {
@@ -129,6 +154,10 @@ const METHOD_HELP: &str = "use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS";
 impl StepKind for Http {
     fn name(&self) -> &'static str {
         "http"
+    }
+
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<HttpDoc>()
     }
 
     fn compile(&self, spec: &Node, _step: Pos, cx: &mut CompileCx<'_>) -> Option<Box<dyn Action>> {
@@ -190,6 +219,7 @@ impl StepKind for Http {
         let given: Vec<&str> = [
             doc.json.as_ref().map(|_| "json"),
             doc.form.as_ref().map(|_| "form"),
+            doc.multipart.as_ref().map(|_| "multipart"),
             doc.body.as_ref().map(|_| "body"),
         ]
         .into_iter()
@@ -206,7 +236,7 @@ impl StepKind for Http {
                         .join(" and ")
                 ))
                 .label("this request")
-                .help("choose one of `json`, `form` or `body`"),
+                .help("choose one of `json`, `form`, `multipart` or `body`"),
                 doc.url.pos,
             );
         }
@@ -217,8 +247,23 @@ impl StepKind for Http {
             Some(BodySpec::Form(
                 fields.into_iter().map(|(k, t, _)| (k, t)).collect(),
             ))
+        } else if let Some(multipart) = &doc.multipart {
+            files::compile_multipart(multipart, cx).map(BodySpec::Files)
         } else {
-            doc.body.as_ref().map(|b| BodySpec::Raw(cx.text(b)))
+            match doc.body.as_ref().map(|b| (b, &b.kind)) {
+                None => None,
+                Some((b, NodeKind::Map(_))) => files::compile_file_body(b, cx).map(BodySpec::Files),
+                Some((b, NodeKind::String(text))) => Some(BodySpec::Raw(cx.text_at(text, b.pos))),
+                Some((b, _)) => {
+                    cx.problem(
+                        Diagnostic::new(format!("`body:` takes text or {{ file: ... }}, found {}", b.describe()))
+                            .label("here")
+                            .help("body: \"raw text\", or body: { file: video.mp4 }; for JSON use `json:`"),
+                        b.pos,
+                    );
+                    None
+                }
+            }
         };
         let auth = match &doc.auth {
             None => None,
@@ -272,6 +317,7 @@ impl StepKind for Http {
             timeout,
             follow_redirects: doc.follow_redirects.unwrap_or(true),
             paginate,
+            save_body_to: cx.opt_text(&doc.save_body_to),
         }))
     }
 }
@@ -345,7 +391,18 @@ impl HttpAction {
                 Some(Body::form(&rendered))
             }
             Some(BodySpec::Raw(text)) => Some(Body::raw(cx.render(text)?)),
+            Some(BodySpec::Files(files)) => Some(files.render(cx)?),
         };
+        if let Some(path) = &self.save_body_to {
+            prepared.save_to = Some(files::resolve(cx.flow_dir, &cx.render(path)?));
+        }
+        let large = prepared
+            .body
+            .as_ref()
+            .is_some_and(|b| b.len() >= PROGRESS_FROM);
+        if large || prepared.save_to.is_some() {
+            prepared.transfer = Some(Default::default());
+        }
         if let Some(timeout) = &self.timeout {
             prepared.timeout = crate::run::duration::parse_at(&cx.render(timeout)?, timeout.pos)?;
         }
@@ -368,12 +425,45 @@ impl Action for HttpAction {
             match &self.paginate {
                 Some(paginate) => pages(prepared, paginate, cx).await,
                 None => {
-                    cx.send(&prepared).await?;
+                    send_watched(cx, &prepared).await?;
                     Ok(ActionOutput::default())
                 }
             }
         })
     }
+}
+
+/// Transfers from this size on show progress (on a terminal).
+pub const PROGRESS_FROM: u64 = 4 * 1024 * 1024;
+
+/// Sends through the hooks; a large transfer reports its progress while it runs.
+async fn send_watched(
+    cx: &mut StepCx<'_>,
+    prepared: &Prepared,
+) -> Result<std::sync::Arc<crate::run::exchange::Exchange>, StepError> {
+    let Some(transfer) = prepared.transfer.clone() else {
+        return cx.send(prepared).await;
+    };
+    let live = cx.live;
+    let label = format!("{} {}", prepared.method, prepared.url.path());
+    let send = cx.send(prepared);
+    tokio::pin!(send);
+    let mut ticker = tokio::time::interval(std::time::Duration::from_millis(100));
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut send => break outcome,
+            _ = ticker.tick() => {
+                use std::sync::atomic::Ordering::Relaxed;
+                let total = transfer.to_send.load(Relaxed) + transfer.to_receive.load(Relaxed);
+                let done = transfer.sent() + transfer.received();
+                if total >= PROGRESS_FROM || done >= PROGRESS_FROM {
+                    live.progress(&label, done, (total > 0).then_some(total));
+                }
+            }
+        }
+    };
+    live.progress_finished();
+    outcome
 }
 
 /// Fetches page 1, 2, ... while the list envelope says there are more, up to `max_pages`;

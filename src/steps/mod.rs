@@ -5,6 +5,7 @@
 pub mod authorize;
 pub mod callback;
 pub mod echo;
+pub mod files;
 pub mod http;
 pub mod refresh;
 pub mod token;
@@ -40,6 +41,11 @@ impl Registry {
 
     pub fn get(&self, name: &str) -> Option<&'static dyn StepKind> {
         self.kinds.iter().copied().find(|k| k.name() == name)
+    }
+
+    /// The kinds, in the order they were added.
+    pub fn kinds(&self) -> impl Iterator<Item = &'static dyn StepKind> + '_ {
+        self.kinds.iter().copied()
     }
 
     pub fn names(&self) -> Vec<&'static str> {

@@ -19,8 +19,10 @@ use serde::Deserialize;
 /// The `refresh` step kind.
 pub struct Refresh;
 
-#[derive(Debug, Deserialize)]
+/// Exchanges the refresh token for a new access token (and a rotated refresh token).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Refresh")]
 struct RefreshDoc {
     url: Option<Spanned<String>>,
     client_id: Option<Spanned<String>>,
@@ -42,6 +44,10 @@ struct RefreshAction {
 impl StepKind for Refresh {
     fn name(&self) -> &'static str {
         "refresh"
+    }
+
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<RefreshDoc>()
     }
 
     fn compile(&self, spec: &Node, step: Pos, cx: &mut CompileCx<'_>) -> Option<Box<dyn Action>> {

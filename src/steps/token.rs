@@ -24,8 +24,10 @@ pub struct Token;
 pub const GRANTS: &[&str] = &["authorization_code", "password", "client_credentials"];
 const GRANT_HELP: &str = "use authorization_code (default), password or client_credentials; for refresh_token use a `refresh` step";
 
-#[derive(Debug, Deserialize)]
+/// Gets tokens from the token endpoint: `authorization_code` (default), `password` or `client_credentials`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Token")]
 struct TokenDoc {
     url: Option<Spanned<String>>,
     /// `authorization_code` (default), `password` or `client_credentials`.
@@ -59,6 +61,10 @@ struct TokenAction {
 impl StepKind for Token {
     fn name(&self) -> &'static str {
         "token"
+    }
+
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<TokenDoc>()
     }
 
     fn compile(&self, spec: &Node, step: Pos, cx: &mut CompileCx<'_>) -> Option<Box<dyn Action>> {

@@ -49,8 +49,36 @@ pub fn merge(data: &mut ProfileData, tokens: &IndexMap<String, Value>, origin: O
 }
 
 /// Hands a passed flow's outputs to the token store, with the endpoint its tokens came from.
+/// The sub-flows that passed hand on theirs first, whatever happened after them: a sign-in
+/// run as a sub-flow is kept even when a later step of the flow fails.
 pub async fn store_outputs(store: &ProfileStore, result: &FlowResult) -> Result<(), StoreError> {
-    if result.outcome() != Outcome::Passed || result.outputs.is_empty() {
+    let mut passed = Vec::new();
+    sub_flows(result, &mut passed);
+    if result.outcome() == Outcome::Passed {
+        passed.push(result);
+    }
+    for flow in passed {
+        store_one(store, flow).await?;
+    }
+    Ok(())
+}
+
+/// The sub-flows of a result that passed, innermost first, in running order.
+fn sub_flows<'r>(result: &'r FlowResult, out: &mut Vec<&'r FlowResult>) {
+    fn walk<'r>(step: &'r crate::run::result::StepResult, out: &mut Vec<&'r FlowResult>) {
+        step.iterations.iter().for_each(|i| walk(i, out));
+        if let Some(inner) = &step.flow {
+            sub_flows(inner, out);
+            if inner.outcome() == Outcome::Passed {
+                out.push(inner);
+            }
+        }
+    }
+    result.steps.iter().for_each(|s| walk(s, out));
+}
+
+async fn store_one(store: &ProfileStore, result: &FlowResult) -> Result<(), StoreError> {
+    if result.outputs.is_empty() {
         return Ok(());
     }
     let granted = result.artifacts.get::<Granted>().cloned();

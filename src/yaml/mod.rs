@@ -30,6 +30,8 @@ pub fn parse_text(text: &str) -> Result<Node, serde_saphyr::Error> {
 fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         with_snippet: false,
+        // YAML 1.2: `on`, `yes`, `n` stay text (a retry's `on:` key, a capture named `N`).
+        strict_booleans: true,
         budget: serde_saphyr::budget! {
             max_nodes: 4_000_000,
             max_events: 8_000_000,

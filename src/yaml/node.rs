@@ -193,3 +193,18 @@ impl<'de> serde::de::Visitor<'de> for KindVisitor {
         Ok(NodeKind::Map(entries))
     }
 }
+
+/// In a schema, a node is any value.
+impl schemars::JsonSchema for Node {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AnyValue".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::Schema::from(true)
+    }
+}

@@ -53,6 +53,28 @@ pub fn snapshot_settings() -> insta::Settings {
     settings
 }
 
+/// The repository's root.
+pub fn repo() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The files of `flows/`, sorted, relative to the repository (`flows/login.yaml`...).
+pub fn flow_files() -> Vec<String> {
+    let mut flows: Vec<String> = std::fs::read_dir(repo().join("flows"))
+        .expect("flows/ is there")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| {
+            format!(
+                "flows/{}",
+                p.file_name().unwrap_or_default().to_string_lossy()
+            )
+        })
+        .collect();
+    flows.sort();
+    flows
+}
+
 /// Writes a flow file into `dir` and returns its path.
 pub fn write_flow(dir: &std::path::Path, name: &str, yaml: &str) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -106,6 +128,13 @@ fn app() -> axum::Router {
             get(|| async { Json(json!({"token": "srv-secret-0123456789"})) }),
         )
         .route("/tracked/{key}", get(tracked))
+        .route("/poll/{key}", get(poll))
+        .route("/flaky/{key}", get(flaky))
+        .route(
+            "/upload",
+            post(upload).layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024)),
+        )
+        .route("/download", get(download))
         .route("/token/{case}", post(token_case))
 }
 
@@ -134,6 +163,73 @@ async fn tracked(Path(key): Path<String>) -> Json<Value> {
         .entry(key)
         .or_default() += 1;
     Json(json!({"ok": true}))
+}
+
+/// `/poll/KEY?after=N`: `{"status": "processing"}` for the first N calls, then `published`.
+async fn poll(Path(key): Path<String>, Query(q): Query<HashMap<String, String>>) -> Json<Value> {
+    let after: u32 = q.get("after").and_then(|a| a.parse().ok()).unwrap_or(2);
+    let seen = count(&format!("poll:{key}"));
+    let status = if seen > after {
+        "published"
+    } else {
+        "processing"
+    };
+    Json(json!({"status": status, "calls": seen}))
+}
+
+/// `/flaky/KEY?fail=N&code=503`: that status with `Retry-After: 0` for the first N calls.
+async fn flaky(Path(key): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let fail: u32 = q.get("fail").and_then(|a| a.parse().ok()).unwrap_or(2);
+    let code: u16 = q.get("code").and_then(|a| a.parse().ok()).unwrap_or(503);
+    let seen = count(&format!("flaky:{key}"));
+    if seen <= fail {
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        return (
+            status,
+            [(header::RETRY_AFTER, "0")],
+            Json(json!({"calls": seen})),
+        )
+            .into_response();
+    }
+    Json(json!({"ok": true, "calls": seen})).into_response()
+}
+
+/// `/upload`: the size and SHA-256 of the body, and its content type.
+async fn upload(headers: HeaderMap, body: axum::body::Bytes) -> Json<Value> {
+    use sha2::Digest;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let text = String::from_utf8_lossy(&body);
+    let filename = text
+        .split("filename=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("");
+    Json(json!({
+        "bytes": body.len(),
+        "sha256": format!("{:x}", sha2::Sha256::digest(&body)),
+        "content_type": content_type,
+        "filename": filename,
+        "has_title": text.contains("name=\"title\"\r\n\r\nMy clip"),
+    }))
+}
+
+/// `/download?size=N`: N bytes (`0123456789` repeated).
+async fn download(Query(q): Query<HashMap<String, String>>) -> Vec<u8> {
+    let size: usize = q.get("size").and_then(|a| a.parse().ok()).unwrap_or(1024);
+    b"0123456789".iter().copied().cycle().take(size).collect()
+}
+
+fn count(key: &str) -> u32 {
+    let mut hits = HITS.lock().unwrap();
+    let entry = hits
+        .get_or_insert_with(HashMap::new)
+        .entry(key.to_string())
+        .or_default();
+    *entry += 1;
+    *entry
 }
 
 /// How many requests `/tracked/KEY` received.
