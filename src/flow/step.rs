@@ -216,6 +216,7 @@ pub fn compile(
             captures.extend(crate::run::capture::compile(entry, cx));
         }
     }
+    captures.shrink_to_fit();
     // Checks and `until:` see what the step saved.
     for entry in field("save")
         .and_then(|s| s.value.as_map())
