@@ -85,10 +85,30 @@ fn wants_json(command: &Command) -> bool {
     }
 }
 
+/// The `--limit` options of the commands that take them.
+fn limits(command: &Command) -> &[String] {
+    match command {
+        Command::Run(args) => &args.common.limits.limits,
+        Command::Test(args) => &args.common.limits.limits,
+        Command::Check(args) => &args.limits.limits,
+        _ => &[],
+    }
+}
+
 /// Runs a command.
 pub fn main(cli: Cli) -> Category {
     ui::init(&cli.output);
     let json = wants_json(&cli.command);
+    // Set before anything reads them: the limits are the process's (clap checked each one).
+    let configured =
+        dmflow::limits::Limits::with(limits(&cli.command)).and_then(dmflow::limits::configure);
+    if let Err(message) = configured {
+        let failure = Failure::new(Category::Invalid, format!("--limit: {message}"), None);
+        if json {
+            failure.print_json();
+        }
+        return failure.report();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
