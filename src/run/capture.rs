@@ -146,10 +146,13 @@ impl Capture {
                 .map(|v| Value::String(v.to_string()))
                 .ok_or_else(|| format!("the response has no `{name}` header")),
             From::Json(text, path) => {
-                let body = response
-                    .json
-                    .as_ref()
-                    .ok_or_else(|| format!("cannot read {text}: the response body is not JSON"))?;
+                let body = response.json.as_ref().ok_or_else(|| {
+                    let why = response.json_problem().map(|w| format!(": {w}"));
+                    format!(
+                        "cannot read {text}: the response body is not JSON{}",
+                        why.unwrap_or_default()
+                    )
+                })?;
                 query(path, body).ok_or_else(|| format!("{text} matched nothing in the response"))
             }
             From::Regex(regex) => {
