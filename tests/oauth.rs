@@ -574,7 +574,7 @@ fn no_browser_without_a_terminal_says_at_once_what_it_waits_for() {
         seen.push('\n');
     }
     assert!(seen.contains("stdin is not a terminal"), "{seen}");
-    assert!(seen.contains("waiting up to 20s"), "the timeout: {seen}");
+    assert!(seen.contains("waiting up to 20.0 s"), "the timeout: {seen}");
     assert!(seen.contains("`timeout:`"), "how to change it: {seen}");
     assert!(
         seen.contains(&format!("http://127.0.0.1:{port}/callback")),
