@@ -109,7 +109,8 @@ fn nested_loops_over_huge_strings_run_out_of_fuel() {
 #[test]
 fn a_template_building_a_value_nested_too_deep_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let vars = "  deep: '<% set ns = namespace(v=[]) %><% for i in range(5000) %><% set ns.v = [ns.v] %><% endfor %><< ns.v >>'\n";
+    // 20,000 levels overflowed the stack when the value was printed or dropped.
+    let vars = "  deep: '<% set ns = namespace(v=[]) %><% for i in range(20000) %><% set ns.v = [ns.v] %><% endfor %><< ns.v >>'\n";
     write_flow(
         dir.path(),
         "deep.yaml",
@@ -118,6 +119,19 @@ fn a_template_building_a_value_nested_too_deep_is_refused() {
     let (code, err) = dmflow_in(dir.path(), &["run", "deep.yaml"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("nested deeper than 128 levels"), "{err}");
+    // As deep as the fuel allows (about 250,000 levels): dropped without a crash.
+    let vars = "  deep: '<% set ns = namespace(v=[]) %><% for i in range(1000) %><% for j in range(1000) %><% set ns.v = [ns.v] %><% endfor %><% endfor %><< ns.v >>'\n";
+    write_flow(
+        dir.path(),
+        "deeper.yaml",
+        &flow_with_header(vars, "<< deep >>"),
+    );
+    let (code, err) = dmflow_in(dir.path(), &["run", "deeper.yaml"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("does more work than one template may do"),
+        "{err}"
+    );
 }
 
 /// A flow with `count` entries under `vars:`.
