@@ -247,7 +247,8 @@ pub fn read_input(path: &Path, max: u64, pipes: bool) -> Result<Vec<u8>, InputEr
         let pipe = std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type());
         #[cfg(not(unix))]
         let pipe = false;
-        if !meta.is_file() && !(pipes && pipe) {
+        let readable = meta.is_file() || (pipes && pipe);
+        if !readable {
             return Err(InputError::NotAFile);
         }
         if meta.is_file() && meta.len() > max {

@@ -354,6 +354,18 @@ impl Pending {
         url_param(&self.authorize_url, "state")
     }
 
+    /// Delivers this sign-in's callback to `callback` and checks the run passes with its
+    /// code; returns the run's stderr.
+    fn sign_in(self, callback: &str) -> String {
+        let state = self.state();
+        let (status, _, _) = http_get(&format!("{callback}?code=the-real-code&state={state}"));
+        assert_eq!(status, 200);
+        let (code, json, stderr) = self.finish();
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(json["flows"][0]["outputs"]["CODE"], "the-real-code");
+        stderr
+    }
+
     fn finish(self) -> (i32, Value, String) {
         let output = self.child.wait_with_output().unwrap();
         let json = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
@@ -467,14 +479,7 @@ fn callback_refuses_a_wrong_or_missing_state_and_keeps_waiting() {
         assert!(page.contains("Nothing was exchanged"), "{page}");
         assert!(page.contains("still waiting"), "{page}");
     }
-    let (status, _, _) = http_get(&format!(
-        "{base}?code=the-real-code&state={}",
-        pending.state()
-    ));
-    assert_eq!(status, 200);
-    let (code, json, stderr) = pending.finish();
-    assert_eq!(code, 0, "{stderr}");
-    assert_eq!(json["flows"][0]["outputs"]["CODE"], "the-real-code");
+    let stderr = pending.sign_in(&base);
     let warnings = stderr
         .matches("warning: refused a request to the callback")
         .count();
@@ -512,14 +517,7 @@ fn a_flood_of_forged_callbacks_costs_a_few_lines_and_the_real_one_still_gets_thr
             .all(|status| status.as_ref().is_ok_and(|s| *s == 400)),
         "every forged request is answered 400: {refused:?}"
     );
-    let (status, _, _) = http_get(&format!(
-        "{base}?code=the-real-code&state={}",
-        pending.state()
-    ));
-    assert_eq!(status, 200);
-    let (code, json, stderr) = pending.finish();
-    assert_eq!(code, 0, "{stderr}");
-    assert_eq!(json["flows"][0]["outputs"]["CODE"], "the-real-code");
+    let stderr = pending.sign_in(&base);
     assert_eq!(
         stderr
             .matches("warning: refused a request to the callback")
