@@ -35,8 +35,8 @@ fn check_ca_file(file: &std::path::Path) -> Result<(), Failure> {
     };
     let max = dmflow::limits::current().env_file;
     let pem = dmflow::limits::read_input(file, max, true).map_err(|e| {
-        let (message, _) = e.describe(&file.display().to_string(), "a --cacert file", "env-file");
-        usage(format!("--cacert: {message}"))
+        let name = format!("--cacert {}", file.display());
+        usage(e.describe(&name, "a --cacert file", "env-file").0)
     })?;
     match reqwest::Certificate::from_pem_bundle(&pem) {
         Ok(certs) if !certs.is_empty() => Ok(()),
