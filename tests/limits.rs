@@ -278,33 +278,38 @@ fn serve_json(body: String) -> String {
 
 #[test]
 fn a_response_nested_deeper_than_json_allows_is_a_clear_failure() {
-    let dir = tempfile::tempdir().unwrap();
-    let depth = 100_000;
-    let base = serve_json(format!("{}1{}", "[".repeat(depth), "]".repeat(depth)));
-    let step = format!("  - name: get\n    http:\n      url: {base}/\n");
-    write_flow(
-        dir.path(),
-        "expect.yaml",
-        &format!("steps:\n{step}    expect:\n      json:\n        $[0]: 1\n"),
-    );
-    write_flow(
-        dir.path(),
-        "save.yaml",
-        &format!("steps:\n{step}    save:\n      FIRST: $[0]\n"),
-    );
-    for (file, words) in [
-        (
+    // 100,000 levels (parsed whole) and 200,000 (a large body, streamed for a simple path).
+    for depth in [100_000, 200_000] {
+        let dir = tempfile::tempdir().unwrap();
+        let base = serve_json(format!("{}1{}", "[".repeat(depth), "]".repeat(depth)));
+        let step = format!("  - name: get\n    http:\n      url: {base}/\n");
+        write_flow(
+            dir.path(),
             "expect.yaml",
-            "the response body is not JSON (it nests deeper than 128 levels",
-        ),
-        (
+            &format!("steps:\n{step}    expect:\n      json:\n        $[0]: 1\n"),
+        );
+        write_flow(
+            dir.path(),
             "save.yaml",
-            "the response body is not JSON: it nests deeper than 128 levels",
-        ),
-    ] {
-        let (code, err) = dmflow_in(dir.path(), &["run", file]);
-        assert_eq!(code, 1, "{file}: a failed check, not a crash: {err}");
-        assert!(err.contains(words), "{file}: {err}");
+            &format!("steps:\n{step}    save:\n      FIRST: $[0]\n"),
+        );
+        for (file, words) in [
+            (
+                "expect.yaml",
+                "the response body is not JSON (it nests deeper than 128 levels",
+            ),
+            (
+                "save.yaml",
+                "the response body is not JSON: it nests deeper than 128 levels",
+            ),
+        ] {
+            let (code, err) = dmflow_in(dir.path(), &["run", file]);
+            assert_eq!(
+                code, 1,
+                "{depth} {file}: a failed check, not a crash: {err}"
+            );
+            assert!(err.contains(words), "{depth} {file}: {err}");
+        }
     }
 }
 

@@ -95,6 +95,21 @@ fn limits(command: &Command) -> &[String] {
     }
 }
 
+/// The async runtime a command runs on: the emulator serves on two worker threads; everything
+/// else runs on the calling thread, where a flow's requests and hyper's connection tasks take
+/// turns without cross-thread hand-offs (flows of `--jobs` are interleaved on that one thread too).
+fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match command {
+        Command::Mock(_) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(2);
+            builder
+        }
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    builder.enable_all().build()
+}
+
 /// Runs a command.
 pub fn main(cli: Cli) -> Category {
     ui::init(&cli.output);
@@ -109,11 +124,7 @@ pub fn main(cli: Cli) -> Category {
         }
         return failure.report();
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime_for(&cli.command) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -403,13 +403,13 @@ async fn read_capped(
     transfer: Option<&Arc<Transfer>>,
     fail: impl Fn(reqwest::Error) -> NetError,
 ) -> Result<String, NetError> {
-    if response
-        .content_length()
-        .is_some_and(|length| length > limit)
-    {
+    let announced = response.content_length().unwrap_or(0);
+    if announced > limit {
         return Err(too_large(limit));
     }
-    let mut bytes = Vec::new();
+    // Sized once from Content-Length: no doubling reallocations, whose copies briefly hold a
+    // large body two and three times over.
+    let mut bytes = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
     while let Some(chunk) = response.chunk().await.map_err(&fail)? {
         if bytes.len() as u64 + chunk.len() as u64 > limit {
             return Err(too_large(limit));
