@@ -386,7 +386,9 @@ impl Checker<'_> {
                     subject,
                     message: format!(
                         "the response body is not JSON ({})",
-                        describe_body(&response.body, self.redactor)
+                        response
+                            .json_problem()
+                            .unwrap_or_else(|| describe_body(&response.body, self.redactor))
                     ),
                     pos: predicate.pos,
                 });
