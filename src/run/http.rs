@@ -155,6 +155,10 @@ impl Client {
         }
         if config.insecure {
             builder = builder.tls_danger_accept_invalid_certs(true);
+        } else if config.ca_file.is_none() {
+            let tls = super::tls::lazy_platform_config()
+                .map_err(|e| NetError(format!("cannot set up TLS: {e}")))?;
+            builder = builder.tls_backend_preconfigured(tls);
         }
         let client = builder
             .build()
@@ -497,6 +501,9 @@ fn describe(
     timeout: Duration,
 ) -> String {
     let place = without_query(url);
+    if let Some(tls) = super::tls::explain(err) {
+        return format!("{method} {place}: {tls}");
+    }
     let what = if err.is_timeout() {
         format!("no response within {}", report_duration(timeout))
     } else if err.is_connect() {

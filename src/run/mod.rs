@@ -21,6 +21,7 @@ pub mod observer;
 pub mod options;
 pub mod result;
 pub mod scope;
+mod tls;
 
 pub use engine::run_flow;
 pub use error::StepError;
