@@ -6,10 +6,11 @@
 #                                              at once, ROUNDS (5) times: counts the failed
 #                                              runs, then checks the stored refresh token works
 #   bench/rotation.sh kill [ROUNDS] [SIGNAL]   ROUNDS (160) runs of refresh.yaml, each sent
-#                                              SIGNAL (KILL) at a random moment within its
-#                                              first 400 ms: counts the rounds after which the
-#                                              stored refresh token no longer works, and how
-#                                              many of those dmflow explained
+#                                              SIGNAL (KILL) at a random moment within the
+#                                              time one run takes (measured first): counts the
+#                                              rounds after which the stored refresh token no
+#                                              longer works, and how many of those dmflow
+#                                              explained (what the next refresh said is shown)
 #
 # Uses target/release/dmflow (built if missing), or $DMFLOW.
 set -euo pipefail
@@ -49,23 +50,26 @@ race() {
 }
 
 kill_rounds() {
-  local rounds=${1:-160} signal=${2:-KILL} lost=0 explained=0 codes=""
+  local rounds=${1:-160} signal=${2:-KILL} lost=0 explained=0 window start ms
   login
+  start=$(date +%s%N); refresh; window=$(( ($(date +%s%N) - start) / 1000000 ))
+  : > "$work/codes"
   for round in $(seq "$rounds"); do
     "$bin" run --mock -q flows/refresh.yaml > /dev/null 2>&1 &
     pid=$!
-    sleep "0.$(printf '%03d' $((RANDOM % 400)))"
+    ms=$((RANDOM % window))
+    sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
     kill "-$signal" "$pid" 2>/dev/null || true
-    set +e; wait "$pid"; code=$?; set -e
-    codes="$codes $code"
+    { wait "$pid"; echo $? >> "$work/codes"; } 2>/dev/null || true
     if ! refresh; then
       lost=$((lost + 1))
+      echo "round $round lost the rotation; the next refresh said:"; sed 's/^/  /' "$work/out"
       grep -q "had already been sent by dmflow" "$work/out" && explained=$((explained + 1))
       login
     fi
   done
-  echo "exit codes seen:$(tr ' ' '\n' <<< "$codes" | sort -n | uniq -c | awk '{printf " %s×%s", $1, $2}')"
-  echo "$rounds rounds killed with SIG$signal: $lost lost the rotation ($explained of them explained by dmflow)"
+  echo "exit codes seen (count code): $(sort -n "$work/codes" | uniq -c | xargs)"
+  echo "$rounds rounds of ${window} ms, SIG$signal at a random moment: $lost lost the rotation ($explained of them explained by dmflow)"
 }
 
 case ${1:-race} in

@@ -5,15 +5,11 @@
 
 mod common;
 
-use common::gate::Gate;
-use common::{dmflow, dmflow_process, write_flow};
+use common::gate::{Gate, rotating};
+use common::{dmflow, dmflow_process, output_text, run_in_repo, write_flow};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn stored(state: &Path) -> Value {
     let text = std::fs::read_to_string(state.join("profiles/mock.json")).expect("a store");
@@ -27,25 +23,9 @@ fn refresh_token(state: &Path) -> String {
         .to_string()
 }
 
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn run(state: &Path, args: &[&str]) -> Output {
-    dmflow(state)
-        .current_dir(repo())
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn login(state: &Path) {
-    let output = run(state, &["run", "--mock", "flows/login.yaml"]);
-    assert!(output.status.success(), "{}", text(&output));
+    let output = run_in_repo(state, &["run", "--mock", "flows/login.yaml"]);
+    assert!(output.status.success(), "{}", output_text(&output));
 }
 
 /// A refresh, then a step the test holds open (the slow step of the reproduction).
@@ -79,7 +59,7 @@ fn a_run_never_writes_its_outputs_over_a_newer_rotation() {
     let gate = Gate::start(|_| (200, "{}".into()));
     let flow = write_flow(state.path(), "refresh-then-wait.yaml", REFRESH_THEN_WAIT);
     let a = dmflow_process(state.path())
-        .current_dir(repo())
+        .current_dir(common::repo())
         .args(["run", "--mock"])
         .arg(&flow)
         .args(["--var", &format!("gate={}", gate.url)])
@@ -91,29 +71,29 @@ fn a_run_never_writes_its_outputs_over_a_newer_rotation() {
     let after_a = refresh_token(state.path());
     assert_ne!(after_a, first, "A stored its rotation the moment it came");
 
-    let b = run(state.path(), &["run", "--mock", "flows/refresh.yaml"]);
-    assert!(b.status.success(), "B: {}", text(&b));
+    let b = run_in_repo(state.path(), &["run", "--mock", "flows/refresh.yaml"]);
+    assert!(b.status.success(), "B: {}", output_text(&b));
     let after_b = refresh_token(state.path());
     assert_ne!(after_b, after_a, "B rotated A's refresh token");
 
     gate.release();
     let a = a.wait_with_output().unwrap();
-    assert!(a.status.success(), "A: {}", text(&a));
+    assert!(a.status.success(), "A: {}", output_text(&a));
     assert_eq!(
         refresh_token(state.path()),
         after_b,
         "A's older outputs did not replace B's rotation"
     );
     assert!(
-        text(&a).contains("holds newer tokens than this run's"),
+        output_text(&a).contains("holds newer tokens than this run's"),
         "A says why it kept B's tokens: {}",
-        text(&a)
+        output_text(&a)
     );
-    let again = run(state.path(), &["run", "--mock", "flows/refresh.yaml"]);
+    let again = run_in_repo(state.path(), &["run", "--mock", "flows/refresh.yaml"]);
     assert!(
         again.status.success(),
         "the stored refresh token works: {}",
-        text(&again)
+        output_text(&again)
     );
 }
 
@@ -129,7 +109,7 @@ fn concurrent_refresh_flows_all_pass_and_leave_a_working_token() {
                 .map(|_| {
                     scope.spawn(|| {
                         dmflow_process(state.path())
-                            .current_dir(repo())
+                            .current_dir(common::repo())
                             .args(["run", "--mock", "flows/refresh.yaml"])
                             .output()
                             .unwrap()
@@ -139,34 +119,15 @@ fn concurrent_refresh_flows_all_pass_and_leave_a_working_token() {
             runs.into_iter().map(|r| r.join().unwrap()).collect()
         });
         for output in &outputs {
-            assert!(output.status.success(), "round {round}: {}", text(output));
-        }
-    }
-    let last = run(state.path(), &["run", "--mock", "flows/refresh.yaml"]);
-    assert!(last.status.success(), "{}", text(&last));
-}
-
-/// A token endpoint that rotates: each refresh token works once.
-fn rotating_endpoint() -> Gate {
-    let mut spent = std::collections::HashSet::new();
-    let mut issued = 0;
-    Gate::open(move |request| {
-        let token = request.form("refresh_token").unwrap_or_default();
-        if !token.starts_with("rt-") || !spent.insert(token) {
-            return (
-                400,
-                r#"{"error": "invalid_grant", "error_description": "Invalid refresh token."}"#
-                    .into(),
+            assert!(
+                output.status.success(),
+                "round {round}: {}",
+                output_text(output)
             );
         }
-        issued += 1;
-        (
-            200,
-            format!(
-                r#"{{"access_token": "at-{issued}-0123456789", "refresh_token": "rt-{issued}-0123456789", "expires_in": 3600, "token_type": "Bearer"}}"#
-            ),
-        )
-    })
+    }
+    let last = run_in_repo(state.path(), &["run", "--mock", "flows/refresh.yaml"]);
+    assert!(last.status.success(), "{}", output_text(&last));
 }
 
 const ECHO_WITH_VAR_TOKENS: &str = r#"
@@ -186,7 +147,7 @@ steps:
 #[test]
 fn a_rotation_of_a_var_refresh_token_is_stored_exported_and_reported() {
     let state = tempfile::tempdir().unwrap();
-    let endpoint = rotating_endpoint();
+    let endpoint = Gate::open(rotating());
     let flow = write_flow(state.path(), "from-var.yaml", ECHO_WITH_VAR_TOKENS);
     let export = state.path().join("tokens.env");
     let output = dmflow(state.path())
@@ -198,7 +159,7 @@ fn a_rotation_of_a_var_refresh_token_is_stored_exported_and_reported() {
         .arg(&export)
         .output()
         .unwrap();
-    let out = text(&output);
+    let out = output_text(&output);
     assert!(output.status.success(), "{out}");
     let doc: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(
@@ -224,7 +185,7 @@ fn a_rotation_of_a_var_refresh_token_is_stored_exported_and_reported() {
 #[test]
 fn a_var_rotation_never_replaces_another_sign_in() {
     let state = tempfile::tempdir().unwrap();
-    let endpoint = rotating_endpoint();
+    let endpoint = Gate::open(rotating());
     std::fs::create_dir_all(state.path().join("profiles")).unwrap();
     let other = r#"{"version": 1, "profile": "ci", "values": {"REFRESH_TOKEN": "rt-other-sign-in"}, "updated_at": 0}"#;
     let path = state.path().join("profiles/ci.json");
@@ -240,7 +201,7 @@ fn a_var_rotation_never_replaces_another_sign_in() {
         .args(["--export", "dotenv"])
         .output()
         .unwrap();
-    let out = text(&output);
+    let out = output_text(&output);
     assert!(output.status.success(), "{out}");
     assert!(
         String::from_utf8_lossy(&output.stdout).contains("rt-1-0123456789"),
@@ -276,12 +237,12 @@ fn an_oidc_rotation_on_a_401_with_var_tokens_reaches_the_store_and_the_export() 
     let Some(server) = oidc() else { return };
     let signed_in = tempfile::tempdir().unwrap();
     let login = dmflow(signed_in.path())
-        .current_dir(repo())
+        .current_dir(common::repo())
         .args(["run", "flows/login.yaml", "--browser", &browser()])
         .args(oidc_vars(&server.issuer, free_port()))
         .output()
         .unwrap();
-    assert!(login.status.success(), "{}", text(&login));
+    assert!(login.status.success(), "{}", output_text(&login));
     let profile: Value = serde_json::from_str(
         &std::fs::read_to_string(signed_in.path().join("profiles/default.json")).unwrap(),
     )
@@ -306,7 +267,7 @@ fn an_oidc_rotation_on_a_401_with_var_tokens_reaches_the_store_and_the_export() 
         .arg(&export)
         .output()
         .unwrap();
-    let out = text(&output);
+    let out = output_text(&output);
     assert!(output.status.success(), "{out}");
     assert!(out.contains("refreshed it and retried once"), "{out}");
     assert!(
@@ -336,20 +297,24 @@ fn an_oidc_rotation_on_a_401_with_var_tokens_reaches_the_store_and_the_export() 
     ];
     let mut with_old = dmflow(state.path());
     with_old
-        .current_dir(repo())
+        .current_dir(common::repo())
         .args(["run", "--no-store", "flows/refresh.yaml"])
         .args(["--var", &format!("REFRESH_TOKEN={old}")]);
     let mut with_stored = dmflow(state.path());
     with_stored
-        .current_dir(repo())
+        .current_dir(common::repo())
         .args(["run", "flows/refresh.yaml"]);
     for v in &refresh_vars {
         with_old.args(["--var", v]);
         with_stored.args(["--var", v]);
     }
     let works = with_stored.output().unwrap();
-    assert!(works.status.success(), "{}", text(&works));
+    assert!(works.status.success(), "{}", output_text(&works));
     let dead = with_old.output().unwrap();
-    assert_eq!(dead.status.code(), Some(1), "{}", text(&dead));
-    assert!(text(&dead).contains("invalid_grant"), "{}", text(&dead));
+    assert_eq!(dead.status.code(), Some(1), "{}", output_text(&dead));
+    assert!(
+        output_text(&dead).contains("invalid_grant"),
+        "{}",
+        output_text(&dead)
+    );
 }

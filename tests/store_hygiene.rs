@@ -4,35 +4,14 @@
 
 mod common;
 
-use common::dmflow;
+use common::{output_text, run_in_repo};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Output;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn run(state: &Path, args: &[&str]) -> Output {
-    dmflow(state)
-        .current_dir(repo())
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn signed_in() -> (tempfile::TempDir, PathBuf) {
     let state = tempfile::tempdir().unwrap();
-    let login = run(state.path(), &["run", "--mock", "flows/login.yaml"]);
-    assert!(login.status.success(), "{}", text(&login));
+    let login = run_in_repo(state.path(), &["run", "--mock", "flows/login.yaml"]);
+    assert!(login.status.success(), "{}", output_text(&login));
     let store = state.path().join("profiles/mock.json");
     (state, store)
 }
@@ -50,8 +29,8 @@ fn a_store_others_can_read_is_made_private_with_a_warning() {
     let (state, store) = signed_in();
     chmod(&store, 0o644);
     chmod(store.parent().unwrap(), 0o755);
-    let output = run(state.path(), &["status", "--mock"]);
-    let out = text(&output);
+    let output = run_in_repo(state.path(), &["status", "--mock"]);
+    let out = output_text(&output);
     assert!(output.status.success(), "{out}");
     assert!(
         out.contains("was readable by others (mode 0644): made it 0600"),
@@ -64,8 +43,12 @@ fn a_store_others_can_read_is_made_private_with_a_warning() {
     );
     assert_eq!(mode(&store), 0o600);
     assert_eq!(mode(store.parent().unwrap()), 0o700);
-    let again = run(state.path(), &["status", "--mock"]);
-    assert!(!text(&again).contains("warning"), "{}", text(&again));
+    let again = run_in_repo(state.path(), &["status", "--mock"]);
+    assert!(
+        !output_text(&again).contains("warning"),
+        "{}",
+        output_text(&again)
+    );
 }
 
 #[test]
@@ -77,8 +60,8 @@ fn a_store_others_can_write_is_refused_and_left_alone() {
         vec!["token", "--mock"],
         vec!["run", "--mock", "flows/me.yaml"],
     ] {
-        let output = run(state.path(), &args);
-        let out = text(&output);
+        let output = run_in_repo(state.path(), &args);
+        let out = output_text(&output);
         assert_eq!(output.status.code(), Some(3), "{args:?}: {out}");
         assert!(
             out.contains("can be written by others (mode 0660)"),
@@ -90,9 +73,13 @@ fn a_store_others_can_write_is_refused_and_left_alone() {
     assert_eq!(std::fs::read(&store).unwrap(), content);
     chmod(&store, 0o600);
     chmod(store.parent().unwrap(), 0o777);
-    let output = run(state.path(), &["token", "--mock"]);
-    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
-    assert!(text(&output).contains("chmod go-w"), "{}", text(&output));
+    let output = run_in_repo(state.path(), &["token", "--mock"]);
+    assert_eq!(output.status.code(), Some(3), "{}", output_text(&output));
+    assert!(
+        output_text(&output).contains("chmod go-w"),
+        "{}",
+        output_text(&output)
+    );
 }
 
 #[test]
@@ -103,8 +90,8 @@ fn a_store_another_user_owns_is_refused() {
         return;
     }
     std::os::unix::fs::chown(&store, Some(65534), None).unwrap();
-    let output = run(state.path(), &["status", "--mock"]);
-    let out = text(&output);
+    let output = run_in_repo(state.path(), &["status", "--mock"]);
+    let out = output_text(&output);
     assert_eq!(output.status.code(), Some(3), "{out}");
     assert!(out.contains("belongs to another user (uid 65534"), "{out}");
 }
@@ -119,8 +106,8 @@ fn a_symlinked_store_is_written_through_to_its_target() {
     chmod(&profiles, 0o700);
     let link = profiles.join("mock.json");
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    let login = run(state.path(), &["run", "--mock", "flows/login.yaml"]);
-    assert!(login.status.success(), "{}", text(&login));
+    let login = run_in_repo(state.path(), &["run", "--mock", "flows/login.yaml"]);
+    assert!(login.status.success(), "{}", output_text(&login));
     assert!(
         std::fs::symlink_metadata(&link)
             .unwrap()
@@ -132,8 +119,8 @@ fn a_symlinked_store_is_written_through_to_its_target() {
         serde_json::from_str(&std::fs::read_to_string(&target).unwrap()).unwrap();
     assert!(data["values"]["REFRESH_TOKEN"].is_string(), "{data}");
     assert_eq!(mode(&target), 0o600);
-    let refresh = run(state.path(), &["run", "--mock", "flows/refresh.yaml"]);
-    assert!(refresh.status.success(), "{}", text(&refresh));
+    let refresh = run_in_repo(state.path(), &["run", "--mock", "flows/refresh.yaml"]);
+    assert!(refresh.status.success(), "{}", output_text(&refresh));
     let after: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&target).unwrap()).unwrap();
     assert_ne!(

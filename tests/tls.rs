@@ -70,7 +70,9 @@ fn flow(dir: &std::path::Path, url: &str, json_ok: bool) -> std::path::PathBuf {
     write_flow(
         dir,
         "get.yaml",
-        &format!("steps:\n  - name: get\n    http:\n      url: {url}\n    expect:\n      status: 200\n{json}"),
+        &format!(
+            "steps:\n  - name: get\n    http:\n      url: {url}\n    expect:\n      status: 200\n{json}"
+        ),
     )
 }
 

@@ -10,53 +10,18 @@
 
 mod common;
 
-use common::dmflow_process;
-use common::gate::{Gate, Request};
+use common::gate::{Gate, rotating};
+use common::{dmflow_process, output_text};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::time::Duration;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-/// A token endpoint that rotates: each refresh token works once.
-fn rotating() -> impl FnMut(&Request) -> (u16, String) + Send + 'static {
-    let mut spent = std::collections::HashSet::new();
-    let mut issued = 0;
-    move |request| {
-        let token = request.form("refresh_token").unwrap_or_default();
-        if !token.starts_with("rt-") || !spent.insert(token) {
-            return (
-                400,
-                r#"{"error": "invalid_grant", "error_description": "Invalid refresh token."}"#
-                    .into(),
-            );
-        }
-        issued += 1;
-        (
-            200,
-            format!(
-                r#"{{"access_token": "at-{issued}-0123456789", "refresh_token": "rt-{issued}-0123456789", "expires_in": 3600, "token_type": "Bearer"}}"#
-            ),
-        )
-    }
 }
 
 /// The profile `p`, its access token expired, its refresh token `rt-old-…`, refreshed at `url`.
@@ -103,7 +68,7 @@ fn stored_refresh_token(state: &Path) -> String {
 
 fn start(state: &Path, args: &[&str]) -> Child {
     dmflow_process(state)
-        .current_dir(repo())
+        .current_dir(common::repo())
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -135,7 +100,7 @@ fn signal_during_the_request(args: &[&str], name: &str, code: i32) {
     std::thread::sleep(Duration::from_millis(300));
     gate.release();
     let output = child.wait_with_output().unwrap();
-    let out = text(&output);
+    let out = output_text(&output);
     assert_eq!(output.status.code(), Some(code), "{out}");
     assert!(
         out.contains(&format!(
@@ -187,7 +152,7 @@ fn a_refresh_killed_in_flight_explains_the_next_invalid_grant() {
     gate.next();
     gate.release();
     let output = next.wait_with_output().unwrap();
-    let out = text(&output);
+    let out = output_text(&output);
     assert_eq!(output.status.code(), Some(1), "{out}");
     assert!(
         out.contains(&format!(
@@ -221,7 +186,7 @@ fn in_namespace(state: &Path, script: &str) -> Output {
     let mut command = std::process::Command::new("unshare");
     command
         .args(["--user", "--map-root-user", "--mount", "sh", "-ec", script])
-        .current_dir(repo())
+        .current_dir(common::repo())
         .env("DMFLOW", assert_cmd::cargo::cargo_bin("dmflow"))
         .env("DMFLOW_STATE_DIR", state)
         .env("NO_COLOR", "1")
@@ -269,7 +234,7 @@ fn a_full_disk_is_found_before_the_token_request() {
         cp "$PROFILES/p.json" "$STATE/after.json"
         "#,
     );
-    assert!(output.status.success(), "{}", text(&output));
+    assert!(output.status.success(), "{}", output_text(&output));
     let err1 = read(state.path(), "err1");
     assert_eq!(read(state.path(), "code1").trim(), "3", "{err1}");
     assert!(err1.contains("No space left on device"), "{err1}");
@@ -310,11 +275,11 @@ fn an_unwritable_store_stops_logout_and_login_before_they_send_anything() {
     }
     let state = tempfile::tempdir().unwrap();
     let login = common::dmflow(state.path())
-        .current_dir(repo())
+        .current_dir(common::repo())
         .args(["run", "--mock", "flows/login.yaml"])
         .output()
         .unwrap();
-    assert!(login.status.success(), "{}", text(&login));
+    assert!(login.status.success(), "{}", output_text(&login));
     let me = common::write_flow(
         state.path(),
         "me.yaml",
@@ -336,7 +301,7 @@ fn an_unwritable_store_stops_logout_and_login_before_they_send_anything() {
             me.display()
         ),
     );
-    assert!(output.status.success(), "{}", text(&output));
+    assert!(output.status.success(), "{}", output_text(&output));
     let logout = read(state.path(), "logout");
     assert_eq!(read(state.path(), "logout.code").trim(), "3", "{logout}");
     assert!(logout.contains("Read-only file system"), "{logout}");
@@ -360,11 +325,11 @@ fn a_sign_in_on_a_store_that_cannot_be_created_is_refused_first() {
     let state = tempfile::tempdir().unwrap();
     std::fs::write(state.path().join("profiles"), "").unwrap();
     let output = common::dmflow(state.path())
-        .current_dir(repo())
+        .current_dir(common::repo())
         .args(["run", "--mock", "flows/login.yaml"])
         .output()
         .unwrap();
-    let out = text(&output);
+    let out = output_text(&output);
     assert_eq!(output.status.code(), Some(3), "{out}");
     assert!(out.contains("cannot create"), "{out}");
     assert!(out.contains("--no-store"), "{out}");

@@ -146,10 +146,8 @@ mod tests {
     #[test]
     fn a_certificate_error_wrapped_in_io_errors_is_explained() {
         let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
-        let wrapped = std::io::Error::other(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            tls,
-        ));
+        let wrapped =
+            std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, tls));
         let text = explain(&wrapped).expect("found through both io::Errors");
         assert!(text.contains("issued by an authority this machine does not trust"));
         assert!(text.contains("--cacert FILE"));

@@ -1,10 +1,11 @@
 //! The token store kept like ssh keeps keys. Before a profile is read or written, its file and
 //! the directories above it are checked:
 //!
-//! - **refused**: a file or directory owned by another user, or one that others (group or
-//!   world) can write, except a sticky directory such as `/tmp`. Whoever can write there can
-//!   plant tokens, or a token URL that would receive the client secret on the next refresh,
-//!   or swap the file; and dmflow would write fresh tokens into a file they can read.
+//! - **refused**: a file or directory owned by another user (root may own a directory, as ssh
+//!   allows), or one that others (group or world) can write, except a sticky directory such as
+//!   `/tmp`. Whoever can write there can plant tokens, or a token URL that would receive the
+//!   client secret on the next refresh, or swap the file; and dmflow would write fresh tokens
+//!   into a file they can read.
 //! - **warned about, then tightened** (file 0600, directory 0700): a file or the profiles
 //!   directory that others can read. Refusing would not un-read the tokens; the warning says to
 //!   revoke them.
@@ -83,20 +84,18 @@ fn target_of(path: &Path) -> Result<PathBuf, StoreError> {
     ))
 }
 
+/// A store file or directory owned by another user (`shown` names it), refused.
 #[cfg(unix)]
-fn owner_problem(path: &Path, owner: u32, user: u32, what: &str) -> Option<StoreError> {
-    (owner != user && owner != 0).then(|| {
-        refuse(
-            format!(
-                "the token store's {what} {} belongs to another user (uid {owner}, you are uid {user}): dmflow does not use it",
-                path.display()
-            ),
-            format!(
-                "a store must be yours alone: use your own state directory (--state-dir or DMFLOW_STATE_DIR), or take it over with chown {user} {}",
-                path.display()
-            ),
-        )
-    })
+fn foreign(shown: &str, owner: u32, user: u32, path: &Path) -> StoreError {
+    refuse(
+        format!(
+            "the token store{shown} belongs to another user (uid {owner}, you are uid {user}): dmflow does not use it"
+        ),
+        format!(
+            "a store must be yours alone: use your own state directory (--state-dir or DMFLOW_STATE_DIR), or take it over with chown {user} {}",
+            path.display()
+        ),
+    )
 }
 
 #[cfg(unix)]
@@ -110,8 +109,9 @@ fn check_dir(
     let Ok(meta) = std::fs::metadata(dir) else {
         return Ok(());
     };
-    if let Some(problem) = owner_problem(dir, meta.uid(), user, "directory") {
-        return Err(problem);
+    if meta.uid() != user && meta.uid() != 0 {
+        let shown = format!("'s directory {}", dir.display());
+        return Err(foreign(&shown, meta.uid(), user, dir));
     }
     let mode = meta.mode() & 0o7777;
     let sticky = mode & 0o1000 != 0;
@@ -161,16 +161,7 @@ fn check_file(
         ));
     }
     if meta.uid() != user {
-        return Err(refuse(
-            format!(
-                "the token store {shown} belongs to another user (uid {}, you are uid {user}): dmflow does not use it",
-                meta.uid()
-            ),
-            format!(
-                "a store must be yours alone: use your own state directory (--state-dir or DMFLOW_STATE_DIR), or take it over with chown {user} {}",
-                target.display()
-            ),
-        ));
+        return Err(foreign(&format!(" {shown}"), meta.uid(), user, target));
     }
     let mode = meta.mode() & 0o777;
     if mode & 0o022 != 0 {

@@ -334,17 +334,41 @@ pub struct Locked {
 }
 
 impl Locked {
-    /// Reads the profile. Temp files left by writers that died are cleared here, and what
-    /// their reservations tell about the stored refresh token (see [`Unanswered`]) is written
-    /// into the profile, so it outlives them.
+    /// Reads the profile. Temp files left by writers that died are cleared here: a profile
+    /// written in full whose rename never came, newer than the stored one, is adopted (the
+    /// writer died between its write and its rename); what the reservations of the others tell
+    /// about the stored refresh token (see [`Unanswered`]) is written into the profile, so it
+    /// outlives them.
     pub fn read(&self) -> Result<ProfileData, StoreError> {
         let mut data = self.store.read()?;
-        if !write::has_leftovers(&self.target) {
+        let leftovers = write::leftovers(&self.target);
+        if leftovers.is_empty() {
             return Ok(data);
         }
-        if let Some(token) = data.text(REFRESH_TOKEN) {
+        let mut markers = Vec::new();
+        let mut written: Option<ProfileData> = None;
+        for leftover in leftovers {
+            match leftover {
+                write::Leftover::Reserved(marker) => markers.push(marker),
+                write::Leftover::Written(text) => {
+                    let Ok(profile) = serde_json::from_str::<ProfileData>(&text) else {
+                        continue; // cut short: nothing to adopt
+                    };
+                    let newest = written.as_ref().map_or(data.generation, |w| w.generation);
+                    if profile.profile == self.store.name
+                        && profile.version <= FORMAT_VERSION
+                        && profile.generation > newest
+                    {
+                        written = Some(profile);
+                    }
+                }
+            }
+        }
+        if let Some(profile) = written {
+            data = profile;
+        } else if let Some(token) = data.text(REFRESH_TOKEN) {
             let spent = fingerprint(&token);
-            let found = write::stale_markers(&self.target)
+            let found = markers
                 .into_iter()
                 .filter(|m| m.spending.as_deref() == Some(spent.as_str()))
                 .max_by_key(|m| m.at);
@@ -416,8 +440,10 @@ impl Locked {
         })
     }
 
-    /// Deletes the profile's file.
+    /// Deletes the profile's file, and what dead writers left beside it (nothing of the
+    /// profile may come back).
     pub fn delete(&self) -> Result<bool, StoreError> {
+        write::remove_stale(&self.target, Path::new(""));
         match std::fs::remove_file(&self.target) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),

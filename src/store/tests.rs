@@ -1,4 +1,5 @@
 use super::*;
+use crate::tokens::names::{ACCESS_TOKEN, EXPIRES_AT, EXPIRES_IN, REFRESH_TOKEN};
 use serde_json::json;
 
 #[test]
@@ -8,11 +9,11 @@ fn round_trip_and_permissions() {
     assert!(store.read().unwrap().values.is_empty());
     store
         .update(|d| {
-            d.values.insert("ACCESS_TOKEN".into(), json!("a1"));
+            d.values.insert(ACCESS_TOKEN.into(), json!("a1"));
         })
         .unwrap();
     let data = store.read().unwrap();
-    assert_eq!(data.text("ACCESS_TOKEN").as_deref(), Some("a1"));
+    assert_eq!(data.text(ACCESS_TOKEN).as_deref(), Some("a1"));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -57,12 +58,12 @@ fn profile_names_are_checked() {
 #[test]
 fn refresh_skew() {
     let mut data = ProfileData::default();
-    data.values.insert("EXPIRES_AT".into(), json!(1000 + 36000));
-    data.values.insert("EXPIRES_IN".into(), json!(36000));
+    data.values.insert(EXPIRES_AT.into(), json!(1000 + 36000));
+    data.values.insert(EXPIRES_IN.into(), json!(36000));
     assert!(!data.needs_refresh(1000));
     assert!(data.needs_refresh(1000 + 36000 - 3600));
-    data.values.insert("EXPIRES_IN".into(), json!(100));
-    data.values.insert("EXPIRES_AT".into(), json!(1100));
+    data.values.insert(EXPIRES_IN.into(), json!(100));
+    data.values.insert(EXPIRES_AT.into(), json!(1100));
     assert!(!data.needs_refresh(1000));
     assert!(data.needs_refresh(1041));
 }
@@ -76,7 +77,7 @@ fn a_dead_writers_reservation_explains_the_stored_refresh_token() {
     let store = ProfileStore::new(dir.path(), "p").unwrap();
     store
         .update(|d| {
-            d.values.insert("REFRESH_TOKEN".into(), json!("r1"));
+            d.values.insert(REFRESH_TOKEN.into(), json!("r1"));
         })
         .unwrap();
     let locked = store.lock().unwrap();
@@ -100,6 +101,55 @@ fn a_dead_writers_reservation_explains_the_stored_refresh_token() {
     assert!(
         store.read().unwrap().unanswered_for("r1").is_some(),
         "the knowledge outlives the leftover"
+    );
+}
+
+/// A writer killed between writing the new profile and renaming it into place: the next
+/// reader under the lock adopts that write (it is newer), so the rotation it holds is kept; a
+/// deleted profile never comes back that way.
+#[test]
+fn a_write_that_was_never_renamed_is_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ProfileStore::new(dir.path(), "p").unwrap();
+    let stored = store
+        .update(|d| {
+            d.values.insert(REFRESH_TOKEN.into(), json!("r1"));
+            d.generation = 1;
+        })
+        .unwrap();
+    let mut rotated = stored.clone();
+    rotated.values.insert(REFRESH_TOKEN.into(), json!("r2"));
+    rotated.generation += 1;
+    let locked = store.lock().unwrap();
+    let reservation = locked.reserve(Some("r1")).unwrap();
+    std::fs::write(
+        reservation.path(),
+        serde_json::to_vec_pretty(&rotated).unwrap(),
+    )
+    .unwrap();
+    std::mem::forget(reservation);
+    drop(locked);
+
+    let locked = store.lock().unwrap();
+    let data = locked.read().unwrap();
+    assert_eq!(data.text(REFRESH_TOKEN).as_deref(), Some("r2"));
+    assert!(data.unanswered.is_none());
+    drop(locked);
+    assert_eq!(
+        store.read().unwrap().text(REFRESH_TOKEN).as_deref(),
+        Some("r2")
+    );
+
+    let locked = store.lock().unwrap();
+    let reservation = locked.reserve(None).unwrap();
+    rotated.generation += 1;
+    std::fs::write(reservation.path(), serde_json::to_vec(&rotated).unwrap()).unwrap();
+    std::mem::forget(reservation);
+    assert!(locked.delete().unwrap());
+    drop(locked);
+    assert!(
+        store.update(|_| {}).unwrap().values.is_empty(),
+        "deleted stays deleted"
     );
 }
 

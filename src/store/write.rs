@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -110,7 +110,7 @@ impl Reservation {
 
     /// Writes `bytes` over the reservation and renames it onto `target`. When that fails, a
     /// reservation that spent a refresh token stays on disk as the record of an answer that
-    /// was not stored (see [`stale_markers`]); any other is removed.
+    /// was not stored (see [`leftovers`]); any other is removed.
     pub fn commit(mut self, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let mut file = self.file.take().expect("an open reservation");
         let written: std::io::Result<()> = (|| {
@@ -208,25 +208,35 @@ fn temps(target: &Path, except: Option<&Path>) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Whether temp files of `target` are there (under the lock: left by writers that died).
-pub fn has_leftovers(target: &Path) -> bool {
-    !temps(target, None).is_empty()
+/// A temp file left beside `target` by a writer that died (the caller holds the lock every
+/// writer takes, so no other temp file is alive): still a reservation, or a profile written in
+/// full whose rename never came.
+#[derive(Debug)]
+pub enum Leftover {
+    Reserved(Marker),
+    /// The text of a write that was not renamed (it may be cut short: the caller parses it).
+    Written(String),
 }
 
-/// The markers of the reservations left beside `target` by writers that died (the caller
-/// holds the lock every writer takes, so no other temp file is alive).
-pub fn stale_markers(target: &Path) -> Vec<Marker> {
+/// The most of a leftover read: a profile is a few KiB.
+const LEFTOVER_CAP: u64 = 16 * 1024 * 1024;
+
+/// The temp files left beside `target` by writers that died.
+pub fn leftovers(target: &Path) -> Vec<Leftover> {
     temps(target, None)
         .into_iter()
         .filter_map(|path| {
-            let file = File::open(path).ok()?;
-            let mut line = String::new();
-            std::io::BufReader::new(file.take(4096))
-                .read_line(&mut line)
+            let mut text = String::new();
+            File::open(path)
+                .ok()?
+                .take(LEFTOVER_CAP)
+                .read_to_string(&mut text)
                 .ok()?;
-            serde_json::from_str::<Line>(line.trim_end())
-                .ok()
-                .map(|l| l.dmflow_reservation)
+            let first = text.lines().next().unwrap_or_default();
+            Some(match serde_json::from_str::<Line>(first) {
+                Ok(line) => Leftover::Reserved(line.dmflow_reservation),
+                Err(_) => Leftover::Written(text),
+            })
         })
         .collect()
 }
@@ -241,6 +251,17 @@ pub fn remove_stale(target: &Path, keep: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The markers of the reservations left beside `target` by writers that died.
+    fn stale_markers(target: &Path) -> Vec<Marker> {
+        leftovers(target)
+            .into_iter()
+            .filter_map(|leftover| match leftover {
+                Leftover::Reserved(marker) => Some(marker),
+                Leftover::Written(_) => None,
+            })
+            .collect()
+    }
 
     #[test]
     fn a_reservation_holds_its_room_and_commits_exactly() {

@@ -130,3 +130,28 @@ fn read_request(stream: &mut std::net::TcpStream) -> Option<Request> {
         body: String::from_utf8_lossy(&body).into_owned(),
     })
 }
+
+/// The answers of a token endpoint that rotates refresh tokens: each `rt-…` token works once,
+/// and the n-th refresh returns `at-n-…` and `rt-n-…`; a spent or unknown one gets
+/// `invalid_grant`.
+pub fn rotating() -> impl FnMut(&Request) -> Answer + Send + 'static {
+    let mut spent = std::collections::HashSet::new();
+    let mut issued = 0;
+    move |request| {
+        let token = request.form("refresh_token").unwrap_or_default();
+        if !token.starts_with("rt-") || !spent.insert(token) {
+            return (
+                400,
+                r#"{"error": "invalid_grant", "error_description": "Invalid refresh token."}"#
+                    .into(),
+            );
+        }
+        issued += 1;
+        (
+            200,
+            format!(
+                r#"{{"access_token": "at-{issued}-0123456789", "refresh_token": "rt-{issued}-0123456789", "expires_in": 3600, "token_type": "Bearer"}}"#
+            ),
+        )
+    }
+}

@@ -81,6 +81,24 @@ pub fn repo() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A command's stdout then stderr, as text (for assertions and their messages).
+pub fn output_text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Runs dmflow with `args` from the repository's root, whatever its exit code.
+pub fn run_in_repo(state: &std::path::Path, args: &[&str]) -> std::process::Output {
+    dmflow(state)
+        .current_dir(repo())
+        .args(args)
+        .output()
+        .expect("dmflow runs")
+}
+
 /// The files of `flows/`, sorted, relative to the repository (`flows/login.yaml`...).
 pub fn flow_files() -> Vec<String> {
     let mut flows: Vec<String> = std::fs::read_dir(repo().join("flows"))
