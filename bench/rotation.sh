@@ -54,6 +54,7 @@ kill_rounds() {
   login
   start=$(date +%s%N); refresh; window=$(( ($(date +%s%N) - start) / 1000000 ))
   : > "$work/codes"
+  set -m # job control: a background job of a script would otherwise ignore SIGINT
   for round in $(seq "$rounds"); do
     "$bin" run --mock -q flows/refresh.yaml > /dev/null 2>&1 &
     pid=$!
