@@ -16,6 +16,7 @@ pub mod exchange;
 pub mod expect;
 pub mod extensions;
 pub mod http;
+pub mod json_select;
 pub mod kind;
 pub mod observer;
 pub mod options;
