@@ -45,7 +45,10 @@ pub fn yaml_error(source: &Arc<Source>, err: &events::YamlError) -> Diagnostic {
 /// Line `number` (1-based) of `text`, or "".
 pub fn source_line(text: &str, number: u32) -> &str {
     let index = (number as usize).saturating_sub(1);
-    text.split('\n').nth(index).unwrap_or("").trim_end_matches('\r')
+    text.split('\n')
+        .nth(index)
+        .unwrap_or("")
+        .trim_end_matches('\r')
 }
 
 /// Mistakes people make in flow files, recognised from the parser's complaint and the line it
@@ -54,7 +57,8 @@ fn mistake(raw: &str, line: &str, col: u32) -> Option<(String, &'static str, Str
     if line.contains("{{") {
         let fixed = line.trim().replace("{{", "<<").replace("}}", ">>");
         return Some((
-            "`{{` starts a YAML mapping here: dmflow's placeholders are written `<< name >>`".into(),
+            "`{{` starts a YAML mapping here: dmflow's placeholders are written `<< name >>`"
+                .into(),
             "YAML reads a mapping from here",
             format!("write `{fixed}`"),
         ));
