@@ -51,9 +51,8 @@ pub fn check(query: &str) {
     assert_eq!(outcome, expected, "query {query:?}");
     // A URL keeps the query as it is, except what URL parsing itself changes: a `#` starts
     // the fragment, tabs and line breaks are dropped, a pasted line is trimmed.
-    let untouched = !query.contains('#')
-        && !query.chars().any(char::is_control)
-        && query.trim_end() == query;
+    let untouched =
+        !query.contains('#') && !query.chars().any(char::is_control) && query.trim_end() == query;
     if untouched {
         let pasted = parse_pasted(&format!("http://127.0.0.1:8080/callback?{query}"), STATE);
         assert_eq!(pasted, outcome, "pasted URL with query {query:?}");

@@ -9,12 +9,12 @@
 //! Properties: no panic, hang or runaway memory; no failure message and no capture error
 //! shows the run's secret (the response may carry it anywhere).
 
+use super::SECRET;
 use dmflow::Loader;
 use dmflow::diagnostic::Source;
 use dmflow::run::exchange::ResponseRecord;
 use dmflow::run::expect::Checker;
 use dmflow::secret::Redactor;
-use super::SECRET;
 use std::time::Duration;
 
 /// The flow the step goes into: variables of several types, a secret input.

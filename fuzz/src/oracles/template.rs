@@ -55,10 +55,7 @@ pub fn check(text: &str) {
         assert_eq!(template.as_literal(), Some(text), "plain text changed");
     }
     let cx = context();
-    let errors = [
-        template.render(&cx).err(),
-        template.render_value(&cx).err(),
-    ];
+    let errors = [template.render(&cx).err(), template.render_value(&cx).err()];
     for error in errors.into_iter().flatten() {
         if let TemplateError::Invalid { message, .. } = &error {
             assert!(

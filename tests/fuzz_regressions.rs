@@ -1,0 +1,29 @@
+//! Inputs the fuzz targets (`fuzz/`) once broke dmflow with, each run through its target's
+//! oracle (the same properties the fuzzer checks, see fuzz/README.md) so a fix cannot regress.
+//! Add one by pasting the minimized input (`cargo fuzz tmin <target> <artifact>`) here.
+
+// Each test binary uses part of the oracles (the cargo-fuzz entry points `fuzz` none).
+#[allow(dead_code)]
+#[path = "../fuzz/src/oracles/mod.rs"]
+mod oracles;
+
+use indexmap::IndexMap;
+use serde_json::{Value, json};
+
+fn values(pairs: &[(&str, Value)]) -> IndexMap<String, Value> {
+    pairs
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.clone()))
+        .collect()
+}
+
+/// Found by tests/fuzz_smoke.rs `exports` and the `export` target's seed corpus: a value with
+/// a `'` and a backtick went to the dotenv format as `"..."` with the backtick left live, so
+/// `set -a; . file` ran a command (`A="'`id`"`).
+#[test]
+#[ignore = "main's dotenv quoting leaves backticks live in sh; fixed on branch exports \
+            (c3568ff, single-quoted runs): un-ignore once it is merged"]
+fn dotenv_value_with_quote_and_backtick_runs_nothing() {
+    oracles::export::check(&values(&[("A", json!("'`id`"))]));
+    oracles::export::check(&values(&[("A", json!({"a": "'`"}))]));
+}
