@@ -27,3 +27,14 @@ fn dotenv_value_with_quote_and_backtick_runs_nothing() {
     oracles::export::check(&values(&[("A", json!("'`id`"))]));
     oracles::export::check(&values(&[("A", json!({"a": "'`"}))]));
 }
+
+/// Found by the `export` target: a name that is no variable name (a hand-edited store) went
+/// out as it was, so `export VIDEO_I,D='...'` broke the shell's reading of every line after
+/// it (and `X;cmd;Y` would have run `cmd`).
+#[test]
+#[ignore = "main exports any name as it is; branch exports (c3568ff) refuses names that are \
+            not variable names before writing anything: un-ignore once it is merged"]
+fn names_that_are_not_variable_names_are_not_written_raw() {
+    oracles::export::check(&values(&[("VIDEO_I,D", json!("v")), ("A", json!("a"))]));
+    oracles::export::check(&values(&[("X;id;Y", json!("v"))]));
+}
