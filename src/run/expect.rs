@@ -246,6 +246,9 @@ pub fn compile(node: &Node, cx: &mut CompileCx<'_>) -> Expect {
             _ => cx.de_problem(crate::yaml::de::unknown_field(entry, EXPECT_FIELDS)),
         }
     }
+    // Kept for the whole run, once per step: no growth slack (a predicate is ~250 bytes).
+    expect.headers.shrink_to_fit();
+    expect.json.shrink_to_fit();
     expect
 }
 
@@ -378,18 +381,19 @@ impl Checker<'_> {
         }
         for (text, path, predicate) in &expect.json {
             let subject = format!("json {text}");
-            let Some(body) = &response.json else {
+            let Ok(actual) = response.select(text, path) else {
                 failures.push(Failure {
                     subject,
                     message: format!(
                         "the response body is not JSON ({})",
-                        describe_body(&response.body, self.redactor)
+                        response
+                            .json_problem()
+                            .unwrap_or_else(|| describe_body(&response.body, self.redactor))
                     ),
                     pos: predicate.pos,
                 });
                 continue;
             };
-            let actual = query(path, body);
             if let Some(message) = self.evaluate(predicate, actual.as_ref())? {
                 failures.push(Failure {
                     subject,
@@ -532,16 +536,6 @@ impl Checker<'_> {
             )));
         }
         Ok(None)
-    }
-}
-
-/// Runs a JSONPath: no match gives `None`, one match the value, several a list.
-pub fn query(path: &JsonPath, body: &Value) -> Option<Value> {
-    let nodes = path.query(body).all();
-    match nodes.len() {
-        0 => None,
-        1 => Some(nodes[0].clone()),
-        _ => Some(Value::Array(nodes.into_iter().cloned().collect())),
     }
 }
 
