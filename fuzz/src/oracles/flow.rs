@@ -25,7 +25,8 @@ pub fn check(text: &str) {
         flow.is_some() || !problems.is_empty(),
         "no flow and no problem for {text:?}"
     );
-    let lines = text.split('\n').count();
+    // YAML breaks lines at CR LF, LF and a lone CR (YAML 1.2, 5.4), and so do the positions.
+    let lines = text.replace("\r\n", "\n").split(['\r', '\n']).count();
     for problem in &problems {
         if let Some(pos) = problem.pos {
             assert!(
