@@ -31,7 +31,10 @@ pub fn check(bytes: &[u8]) {
         Ok(data) => data,
         Err(e) => {
             let path = store.path.display().to_string();
-            assert!(e.0.contains(&path), "the error does not name the file: {e}");
+            assert!(
+                e.to_string().contains(&path),
+                "the error does not name the file: {e}"
+            );
             return;
         }
     };
