@@ -275,23 +275,7 @@ async fn handle(
             "The callback must be reached through the loopback address.",
         );
     }
-    let params: Vec<(String, String)> =
-        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    let outcome = classify(
-        get("state").as_deref(),
-        &shared.state,
-        get("code"),
-        get("error"),
-        get("error_description"),
-    );
+    let outcome = classify_query(uri.query().unwrap_or(""), &shared.state);
     let refused = match outcome {
         Outcome::StateMismatch => Some(Refusal::WrongState),
         Outcome::MissingState => Some(Refusal::MissingState),
@@ -342,6 +326,26 @@ async fn handle(
     };
     let _ = sender.send(outcome);
     response
+}
+
+/// Decides what a callback's query string (`state=...&code=...`, form-encoded) means.
+pub fn classify_query(query: &str, expected: &str) -> Outcome {
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    classify(
+        get("state").as_deref(),
+        expected,
+        get("code"),
+        get("error"),
+        get("error_description"),
+    )
 }
 
 /// Decides what a callback means. The state is compared first, in constant time.

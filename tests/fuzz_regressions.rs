@@ -1,0 +1,65 @@
+//! Inputs the fuzz targets (`fuzz/`) once broke dmflow with, each run through its target's
+//! oracle (the same properties the fuzzer checks, see fuzz/README.md) so a fix cannot regress.
+//! Add one by pasting the minimized input (`cargo fuzz tmin <target> <artifact>`) here.
+
+// Each test binary uses part of the oracles (the cargo-fuzz entry points `fuzz` none).
+#[allow(dead_code)]
+#[path = "../fuzz/src/oracles/mod.rs"]
+mod oracles;
+
+use indexmap::IndexMap;
+use serde_json::{Value, json};
+
+fn values(pairs: &[(&str, Value)]) -> IndexMap<String, Value> {
+    pairs
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.clone()))
+        .collect()
+}
+
+/// Found by tests/fuzz_smoke.rs `exports` and the `export` target's seed corpus: a value with
+/// a `'` and a backtick went to the dotenv format as `"..."` with the backtick left live, so
+/// `set -a; . file` ran a command (`A="'`id`"`).
+#[test]
+#[ignore = "main's dotenv quoting leaves backticks live in sh; fixed on branch exports \
+            (c3568ff, single-quoted runs): un-ignore once it is merged"]
+fn dotenv_value_with_quote_and_backtick_runs_nothing() {
+    oracles::export::check(&values(&[("A", json!("'`id`"))]));
+    oracles::export::check(&values(&[("A", json!({"a": "'`"}))]));
+    // The same `"..."` writes a line break as `\n`, which dotenvy reads as a line break and
+    // sh as a backslash and an n.
+    oracles::export::check(&values(&[("A", json!("it's\nline 2"))]));
+}
+
+/// Found by the `export` target: a secret holding a lone CR got one `::add-mask::` line
+/// split by that CR, and the runner (which ends lines at CR too) read the rest as output.
+#[test]
+#[ignore = "main splits masks at LF only; branch exports (c3568ff) escapes mask data as the \
+            runner reads it: un-ignore once it is merged"]
+fn github_masks_hold_a_lone_carriage_return() {
+    oracles::export::check(&values(&[("ACCESS_TOKEN", json!("first\rsecond-part"))]));
+}
+
+/// Found by the `export` target: a name that is no variable name (a hand-edited store) went
+/// out as it was, so `export VIDEO_I,D='...'` broke the shell's reading of every line after
+/// it (and `X;cmd;Y` would have run `cmd`).
+#[test]
+#[ignore = "main exports any name as it is; branch exports (c3568ff) refuses names that are \
+            not variable names before writing anything: un-ignore once it is merged"]
+fn names_that_are_not_variable_names_are_not_written_raw() {
+    oracles::export::check(&values(&[("VIDEO_I,D", json!("v")), ("A", json!("a"))]));
+    oracles::export::check(&values(&[("X;id;Y", json!("v"))]));
+}
+
+/// Found by the `flow` target: a flow whose lines end in a lone CR (115 of them before the
+/// problem) got a position on line 115 of a 6-line file, counted by LF. YAML breaks lines at a
+/// lone CR too, so the position was right and the oracle now counts lines the same way.
+#[test]
+fn positions_count_lone_carriage_returns_as_line_breaks() {
+    let text = format!(
+        "name: out\nsteps:\n  - {}http: {{ url: 'http://127.0.0.1:9/tracked/export' }}\n    \
+         save: {{ OK: $.ok }}\noutputs: [OK]\n",
+        "\r".repeat(111)
+    );
+    oracles::flow::check(&text);
+}
