@@ -127,24 +127,35 @@ pub fn write_flow(dir: &std::path::Path, name: &str, yaml: &str) -> std::path::P
 pub fn server() -> &'static str {
     static BASE: OnceLock<String> = OnceLock::new();
     BASE.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
-                tx.send(format!("http://{}", listener.local_addr().expect("addr")))
-                    .expect("send");
-                axum::serve(listener, app()).await.expect("serve");
-            });
+        let addr = serve_in_background(|listener| async move {
+            axum::serve(listener, app()).await.expect("serve");
         });
-        rx.recv().expect("server started")
+        format!("http://{addr}")
     })
+}
+
+/// Runs `serve` on a loopback listener of a free port, on a thread of its own (with its own
+/// runtime) for the rest of the test binary; returns the listener's address.
+pub fn serve_in_background<F, Fut>(serve: F) -> std::net::SocketAddr
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(listener.local_addr().expect("addr")).expect("send");
+            serve(listener).await;
+        });
+    });
+    rx.recv().expect("server started")
 }
 
 fn app() -> axum::Router {
