@@ -288,6 +288,8 @@ pub async fn exec(args: ExecArgs) -> Result<Category, Failure> {
             Some("dmflow exec -- CMD ARGS..."),
         )
     })?;
+    // The same names and values every environment export accepts (a hand-edited store).
+    dmflow::export::check(&data.values, dmflow::export::Format::Sh)?;
     let mut command = tokio::process::Command::new(program);
     command.args(rest);
     for (name, value) in &data.values {
