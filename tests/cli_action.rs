@@ -14,7 +14,9 @@ fn repo() -> PathBuf {
 
 fn action() -> Value {
     let text = std::fs::read_to_string(repo().join("action.yml")).unwrap();
-    serde_saphyr::from_str(&text).expect("action.yml is YAML")
+    dmflow::yaml::parse_text(&text)
+        .expect("action.yml is YAML")
+        .to_json()
 }
 
 fn steps() -> Vec<Value> {

@@ -6,8 +6,8 @@
 //! position of the culprit.
 
 pub mod de;
+pub mod events;
 pub mod node;
-mod raw;
 pub mod spanned;
 
 pub use node::{Entry, Node, NodeKind};
@@ -22,34 +22,19 @@ pub fn parse(source: &Arc<Source>) -> Result<Node, Diagnostic> {
 }
 
 /// Parses text (not necessarily a whole file) into a node tree.
-pub fn parse_text(text: &str) -> Result<Node, serde_saphyr::Error> {
-    serde_saphyr::from_str_with_options::<raw::RawNode>(text, options())
-        .map(raw::RawNode::into_node)
-}
-
-fn options() -> serde_saphyr::Options {
-    serde_saphyr::options! {
-        with_snippet: false,
-        // YAML 1.2: `on`, `yes`, `n` stay text (a retry's `on:` key, a capture named `N`).
-        strict_booleans: true,
-        budget: serde_saphyr::budget! {
-            max_nodes: 4_000_000,
-            max_events: 8_000_000,
-        },
-    }
+pub fn parse_text(text: &str) -> Result<Node, events::YamlError> {
+    events::parse(text)
 }
 
 /// Turns a YAML error into a diagnostic in the flow's terms.
-pub fn yaml_error(source: &Arc<Source>, err: &serde_saphyr::Error) -> Diagnostic {
-    let raw = err.without_snippet().to_string();
-    let raw = strip_location(raw.trim());
+pub fn yaml_error(source: &Arc<Source>, err: &events::YamlError) -> Diagnostic {
+    let raw = strip_location(err.message.trim());
     let (message, label, help) = humanize(&raw);
     let diag = Diagnostic::new(message).label(label).help_opt(help);
-    match err.location() {
-        Some(loc) if loc.line() > 0 => {
-            diag.at(source, Pos::new(loc.line() as u32, loc.column() as u32, 1))
-        }
-        _ => diag.in_file(source),
+    if err.line > 0 {
+        diag.at(source, Pos::new(err.line, err.col, 1))
+    } else {
+        diag.in_file(source)
     }
 }
 
