@@ -264,10 +264,7 @@ mod tests {
             "E=''\n",
             "an empty value is written, not left out"
         );
-        assert_eq!(
-            render(&one("Q", "'"), Format::Dotenv).unwrap(),
-            "Q=\\'\n"
-        );
+        assert_eq!(render(&one("Q", "'"), Format::Dotenv).unwrap(), "Q=\\'\n");
     }
 
     #[test]
@@ -295,7 +292,11 @@ mod tests {
              ::add-mask::50%250A-sure\n\
              ::add-mask::second line\n"
         );
-        assert_eq!(github_masks(&one("MY_SECRET", " \n ")), "", "blank: no mask");
+        assert_eq!(
+            github_masks(&one("MY_SECRET", " \n ")),
+            "",
+            "blank: no mask"
+        );
     }
 
     #[test]

@@ -43,10 +43,16 @@ fn server() -> String {
 /// One flow per place server text shows up (a failed flow stops at its failed step).
 fn flows(dir: &std::path::Path, base: &str) -> Vec<std::path::PathBuf> {
     let steps = [
-        ("text", "http: { url: <<base>>/text }\n    expect: { json: { $.x: { exists: true } } }"),
+        (
+            "text",
+            "http: { url: <<base>>/text }\n    expect: { json: { $.x: { exists: true } } }",
+        ),
         ("api-error", "http: { url: <<base>>/api-error }"),
         ("header", "http: { url: <<base>>/header }"),
-        ("token", "token: { grant: client_credentials, url: <<base>>/token, client_id: c }"),
+        (
+            "token",
+            "token: { grant: client_credentials, url: <<base>>/token, client_id: c }",
+        ),
     ];
     steps
         .iter()
@@ -60,12 +66,18 @@ fn flows(dir: &std::path::Path, base: &str) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
+/// `text` without the colour sequences dmflow writes (SGR with reset, bold, dim, italic,
+/// underline, foreground colours).
+fn uncoloured(text: &str) -> String {
+    let param = "(?:[0-4]|2[2-4]|3[0-7]|39|9[0-7])";
+    let colour = regex::Regex::new(&format!(r"\x1b\[(?:{param};)*{param}?m")).unwrap();
+    colour.replace_all(text, "").into_owned()
+}
+
 /// Whether `text` holds anything that acts on a terminal other than the harmless colour
 /// sequences (SGR with reset, bold, dim, italic, underline, foreground colours).
 fn acting(text: &str) -> Option<String> {
-    let param = "(?:[0-4]|2[2-4]|3[0-7]|39|9[0-7])";
-    let colour = regex::Regex::new(&format!(r"\x1b\[(?:{param};)*{param}?m")).unwrap();
-    let without_colour = colour.replace_all(text, "");
+    let without_colour = uncoloured(text);
     without_colour
         .char_indices()
         .find(|(_, c)| {
@@ -103,16 +115,26 @@ fn server_text_reaches_the_terminal_as_visible_escapes() {
             r"\u{9b}31m red \rovertyped back\u{8}\u{8} \u{202e}desrever \u{7f} end",
             r"x-evil: \u{9b}2J \u{202e}gnp.exe",
         ] {
-            assert!(stderr.contains(shown), "--color {colour}: no {shown} in\n{stderr}");
+            assert!(
+                stderr.contains(shown),
+                "--color {colour}: no {shown} in\n{stderr}"
+            );
         }
         // Each place: the body quoted by a failed check, the API's message, the token
         // endpoint's description, the body under -v.
-        assert!(stderr.contains("the response body is not JSON (it starts with \"\\u{1b}[2J"), "{stderr}");
-        assert!(stderr.contains("the server said: \\u{1b}[2J"), "{stderr}");
-        assert!(stderr.contains("invalid_grant: \\u{1b}[2J"), "{stderr}");
-        assert!(stderr.contains("< \\u{1b}[2J"), "{stderr}");
+        let plain = uncoloured(&stderr);
+        assert!(
+            plain.contains("the response body is not JSON (it starts with \\u{1b}[2J"),
+            "{stderr}"
+        );
+        assert!(plain.contains("the server said: \\u{1b}[2J"), "{stderr}");
+        assert!(plain.contains("invalid_grant: \\u{1b}[2J"), "{stderr}");
+        assert!(plain.contains("< \\u{1b}[2J"), "{stderr}");
         if colour == "always" {
-            assert!(stderr.contains("\x1b[32m") || stderr.contains("\x1b[31m"), "colour stays: {stderr}");
+            assert!(
+                stderr.contains("\x1b[32m") || stderr.contains("\x1b[31m"),
+                "colour stays: {stderr}"
+            );
         }
     }
 }
@@ -130,7 +152,10 @@ fn json_output_stays_json_with_the_text_escaped() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(!stdout.contains('\x1b'), "serde escapes ESC: {stdout}");
     let doc: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
-    assert!(doc.to_string().contains("\\u001b[2J"), "the text itself is kept");
+    assert!(
+        doc.to_string().contains("\\u001b[2J"),
+        "the text itself is kept"
+    );
 }
 
 #[test]

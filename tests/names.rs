@@ -83,7 +83,11 @@ fn cases() -> Vec<(&'static str, String, &'static str, &'static str)> {
 #[test]
 fn every_place_that_introduces_a_name_refuses_a_bad_one_with_its_position() {
     let dir = tempfile::tempdir().unwrap();
-    write_flow(dir.path(), "sub.yaml", &format!("vars:\n  a: 1\nsteps:\n{STEP}"));
+    write_flow(
+        dir.path(),
+        "sub.yaml",
+        &format!("vars:\n  a: 1\nsteps:\n{STEP}"),
+    );
     for (case, text, at, shown) in cases() {
         let flow = write_flow(dir.path(), &format!("{case}.yaml"), &text);
         for command in ["check", "run"] {
@@ -140,7 +144,11 @@ fn check_json_gives_the_line_and_column() {
 #[test]
 fn good_names_pass() {
     let dir = tempfile::tempdir().unwrap();
-    write_flow(dir.path(), "sub.yaml", &format!("vars:\n  a: 1\nsteps:\n{STEP}"));
+    write_flow(
+        dir.path(),
+        "sub.yaml",
+        &format!("vars:\n  a: 1\nsteps:\n{STEP}"),
+    );
     let flow = write_flow(
         dir.path(),
         "good.yaml",

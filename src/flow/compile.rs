@@ -216,7 +216,8 @@ pub fn compile(
         .map(|n| strings(n, "outputs", &mut cx))
         .unwrap_or_default();
     for output in &outputs {
-        if cx.variable_name(&output.value, "outputs:", output.pos) && !cx.is_defined(&output.value) {
+        if cx.variable_name(&output.value, "outputs:", output.pos) && !cx.is_defined(&output.value)
+        {
             let help = did_you_mean(&output.value, cx.known.iter().map(String::as_str))
                 .map(|c| format!("did you mean `{c}`? "))
                 .unwrap_or_default()

@@ -537,7 +537,10 @@ fn colour_sequence(text: &str) -> Option<usize> {
     let harmless = |p: &str| {
         (1..=2).contains(&p.len())
             && p.bytes().all(|b| b.is_ascii_digit())
-            && matches!(p.parse::<u8>(), Ok(0..=4 | 22..=24 | 30..=37 | 39 | 90..=97))
+            && matches!(
+                p.parse::<u8>(),
+                Ok(0..=4 | 22..=24 | 30..=37 | 39 | 90..=97)
+            )
     };
     (params.is_empty() || params.split(';').all(harmless)).then_some(2 + end + 1)
 }
@@ -625,7 +628,10 @@ mod tests {
         assert_eq!(for_terminal(&ours, true), ours);
         let rendered = render(
             &Diagnostic::new("boom")
-                .at(&crate::diagnostic::Source::new("f.yaml", "a: b\n"), crate::diagnostic::Pos::new(1, 1, 1))
+                .at(
+                    &crate::diagnostic::Source::new("f.yaml", "a: b\n"),
+                    crate::diagnostic::Pos::new(1, 1, 1),
+                )
                 .label("here")
                 .help("do this"),
             true,
@@ -646,7 +652,11 @@ mod tests {
         ] {
             assert_eq!(for_terminal(hostile, true), shown, "{hostile:?}");
         }
-        assert_eq!(for_terminal("\x1b[31m", false), r"\u{1b}[31m", "no colour: all escaped");
+        assert_eq!(
+            for_terminal("\x1b[31m", false),
+            r"\u{1b}[31m",
+            "no colour: all escaped"
+        );
     }
 
     #[test]
@@ -656,8 +666,14 @@ mod tests {
         terminal.warning("server said \x1b]0;owned\x07 and \u{9b}2J\rover");
         terminal.raw("\x08\x08 \u{202e}");
         let written = buffer.take();
-        assert!(written.contains(r"\u{1b}]0;owned\u{7} and \u{9b}2J\rover"), "{written:?}");
+        assert!(
+            written.contains(r"\u{1b}]0;owned\u{7} and \u{9b}2J\rover"),
+            "{written:?}"
+        );
         assert!(written.contains(r"\u{8}\u{8} \u{202e}"), "{written:?}");
-        assert!(written.starts_with("\x1b[33mwarning:\x1b[0m"), "{written:?}");
+        assert!(
+            written.starts_with("\x1b[33mwarning:\x1b[0m"),
+            "{written:?}"
+        );
     }
 }
