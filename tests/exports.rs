@@ -268,7 +268,7 @@ fn runner_env_file(text: &str) -> Result<HashMap<String, Vec<u8>>, String> {
         let heredoc = line.find("<<");
         match (equals, heredoc) {
             (Some(e), h) if h.is_none_or(|h| e < h) => {
-                out.insert(line[..e].to_string(), line[e + 1..].as_bytes().to_vec());
+                out.insert(line[..e].to_string(), line.as_bytes()[e + 1..].to_vec());
             }
             (_, Some(h)) => {
                 let (name, delimiter) = (&line[..h], &line[h + 2..]);

@@ -233,7 +233,7 @@ fn a_hand_edited_store_is_refused_by_env_and_exec_and_nothing_runs() {
     let shell = std::process::Command::new("sh")
         .arg("-c")
         .arg("eval \"$(\"$0\" env)\"")
-        .arg(&binary)
+        .arg(binary)
         .current_dir(work.path())
         .env("DMFLOW_STATE_DIR", state.path())
         .output()
