@@ -199,7 +199,7 @@ fn edited_store(state: &Path) {
     let data = serde_json::json!({
         "version": 1,
         "profile": "default",
-        "values": {"ACCESS_TOKEN": "at-0123456789", "X=1; touch pwned; Y": "v", "A\nBASH_ENV": "/tmp/evil"},
+        "values": {"ACCESS_TOKEN": "at-0123456789", "X=1; touch pwned; Y": "v", "A\nBASH_ENV": "/tmp/evil", "\u{1b}]0;TITLE\u{7}": "v"},
         "updated_at": 0,
     });
     std::fs::write(&file, serde_json::to_vec_pretty(&data).unwrap()).unwrap();
@@ -267,4 +267,15 @@ fn a_hand_edited_store_is_refused_by_env_and_exec_and_nothing_runs() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(!work.path().join("ran").exists(), "exec ran the command");
+}
+
+#[test]
+fn status_shows_a_hand_edited_name_escaped() {
+    let state = tempfile::tempdir().unwrap();
+    edited_store(state.path());
+    let output = common::passes(dmflow(state.path()).arg("status"));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(!stdout.contains('\x1b'), "{stdout:?}");
+    assert!(stdout.contains(r"\u{1b}]0;TITLE\u{7} = "), "{stdout}");
+    assert!(stdout.contains(r"A\nBASH_ENV = "), "{stdout}");
 }

@@ -358,7 +358,11 @@ pub async fn status(args: ProfileJsonArgs) -> Result<Category, Failure> {
         } else {
             shown
         };
-        println!("  {name} = {}", dmflow::diagnostic::clean(&shown));
+        println!(
+            "  {} = {}",
+            dmflow::diagnostic::clean(&name.escape_debug().to_string()),
+            dmflow::diagnostic::clean(&shown)
+        );
     }
     Ok(Category::Ok)
 }
