@@ -38,7 +38,10 @@ pub async fn execute(
         .collect();
     let progress = Progress::new(runs.len(), jobs > 1);
     let mut passed: Passed = vec![None; count];
-    let mut results = Vec::new();
+    let mut results: Vec<FlowResult> = Vec::new();
+    // Where each flow's latest run is in `results`: a passed run is compacted once a newer run
+    // of the same flow exists (--repeat), so a long repetition does not hold every response.
+    let mut last_run: Vec<Option<usize>> = vec![None; count];
     let mut position = 0;
     while position < runs.len() {
         let batch = next_batch(&prepared.plan.flows, &runs[position..], jobs);
@@ -70,6 +73,11 @@ pub async fn execute(
                 prepared.reload().await?;
             }
             results.push(result);
+            if let Some(earlier) = last_run[index].replace(results.len() - 1)
+                && results[earlier].outcome() == Outcome::Passed
+            {
+                results[earlier].compact();
+            }
         }
     }
     progress.finish();

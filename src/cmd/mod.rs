@@ -85,15 +85,26 @@ fn wants_json(command: &Command) -> bool {
     }
 }
 
+/// The async runtime a command runs on: the emulator serves on two worker threads; everything
+/// else runs on the calling thread, where a flow's requests and hyper's connection tasks take
+/// turns without cross-thread hand-offs (flows of `--jobs` are interleaved on that one thread too).
+fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match command {
+        Command::Mock(_) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(2);
+            builder
+        }
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    builder.enable_all().build()
+}
+
 /// Runs a command.
 pub fn main(cli: Cli) -> Category {
     ui::init(&cli.output);
     let json = wants_json(&cli.command);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime_for(&cli.command) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

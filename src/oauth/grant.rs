@@ -74,7 +74,7 @@ pub async fn request(
         .await
         .map_err(|e| StepError::Network(e.0))?;
     let response = &exchange.response;
-    let json = response.json.as_ref().and_then(Value::as_object);
+    let json = response.json().and_then(Value::as_object);
     if let Some(body) = json {
         for (key, value) in body {
             if key.to_ascii_lowercase().ends_with("token")

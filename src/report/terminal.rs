@@ -565,7 +565,7 @@ pub fn api_message(result: &StepResult) -> Option<(String, String)> {
     if exchange.response.status < 400 {
         return None;
     }
-    let json = exchange.response.json.as_ref()?;
+    let json = exchange.response.json()?;
     let provider = crate::provider::for_text(&exchange.request.url);
     let message = provider
         .map(|p| p.error_message_pointer)

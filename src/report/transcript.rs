@@ -194,7 +194,7 @@ fn exchange_text(exchange: &Exchange, rules: &[Rule]) -> String {
             .unwrap_or_default();
         out.push_str(&format!("< [body saved to {name}, {size} bytes]\n"));
     }
-    match &response.json {
+    match response.json() {
         Some(json) => {
             let json = redact_json(json, rules);
             out.push_str(&serde_json::to_string_pretty(&json).unwrap_or_default());

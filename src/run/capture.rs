@@ -4,7 +4,7 @@
 
 use super::compile::CompileCx;
 use super::exchange::ResponseRecord;
-use super::expect::{jsonpath_help, query};
+use super::expect::jsonpath_help;
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::yaml::{Entry, NodeKind};
 use serde_json::Value;
@@ -141,20 +141,17 @@ impl Capture {
         match &self.from {
             From::Status => Ok(Value::from(response.status)),
             From::Body => Ok(response
-                .json
-                .clone()
+                .json()
+                .cloned()
                 .unwrap_or_else(|| Value::String(response.body.clone()))),
             From::Header(name) => response
                 .header(name)
                 .map(|v| Value::String(v.to_string()))
                 .ok_or_else(|| format!("the response has no `{name}` header")),
-            From::Json(text, path) => {
-                let body = response
-                    .json
-                    .as_ref()
-                    .ok_or_else(|| format!("cannot read {text}: the response body is not JSON"))?;
-                query(path, body).ok_or_else(|| format!("{text} matched nothing in the response"))
-            }
+            From::Json(text, path) => response
+                .select(text, path)
+                .map_err(|_| format!("cannot read {text}: the response body is not JSON"))?
+                .ok_or_else(|| format!("{text} matched nothing in the response")),
             From::Regex(regex) => {
                 let caps = regex.captures(&response.body).ok_or_else(|| {
                     format!("/{}/ does not match the response body", regex.as_str())

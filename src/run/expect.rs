@@ -378,7 +378,7 @@ impl Checker<'_> {
         }
         for (text, path, predicate) in &expect.json {
             let subject = format!("json {text}");
-            let Some(body) = &response.json else {
+            let Ok(actual) = response.select(text, path) else {
                 failures.push(Failure {
                     subject,
                     message: format!(
@@ -389,7 +389,6 @@ impl Checker<'_> {
                 });
                 continue;
             };
-            let actual = query(path, body);
             if let Some(message) = self.evaluate(predicate, actual.as_ref())? {
                 failures.push(Failure {
                     subject,
@@ -532,16 +531,6 @@ impl Checker<'_> {
             )));
         }
         Ok(None)
-    }
-}
-
-/// Runs a JSONPath: no match gives `None`, one match the value, several a list.
-pub fn query(path: &JsonPath, body: &Value) -> Option<Value> {
-    let nodes = path.query(body).all();
-    match nodes.len() {
-        0 => None,
-        1 => Some(nodes[0].clone()),
-        _ => Some(Value::Array(nodes.into_iter().cloned().collect())),
     }
 }
 

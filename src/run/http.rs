@@ -155,6 +155,10 @@ impl Client {
         }
         if config.insecure {
             builder = builder.tls_danger_accept_invalid_certs(true);
+        } else if config.ca_file.is_none() {
+            let tls = super::tls::lazy_platform_config()
+                .map_err(|e| NetError(format!("cannot set up TLS: {e}")))?;
+            builder = builder.tls_backend_preconfigured(tls);
         }
         let client = builder
             .build()
@@ -399,13 +403,13 @@ async fn read_capped(
     transfer: Option<&Arc<Transfer>>,
     fail: impl Fn(reqwest::Error) -> NetError,
 ) -> Result<String, NetError> {
-    if response
-        .content_length()
-        .is_some_and(|length| length > limit)
-    {
+    let announced = response.content_length().unwrap_or(0);
+    if announced > limit {
         return Err(too_large(limit));
     }
-    let mut bytes = Vec::new();
+    // Sized once from Content-Length: no doubling reallocations, whose copies briefly hold a
+    // large body two and three times over.
+    let mut bytes = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
     while let Some(chunk) = response.chunk().await.map_err(&fail)? {
         if bytes.len() as u64 + chunk.len() as u64 > limit {
             return Err(too_large(limit));
@@ -497,6 +501,9 @@ fn describe(
     timeout: Duration,
 ) -> String {
     let place = without_query(url);
+    if let Some(tls) = super::tls::explain(err) {
+        return format!("{method} {place}: {tls}");
+    }
     let what = if err.is_timeout() {
         format!("no response within {}", report_duration(timeout))
     } else if err.is_connect() {

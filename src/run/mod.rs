@@ -16,11 +16,13 @@ pub mod exchange;
 pub mod expect;
 pub mod extensions;
 pub mod http;
+pub mod json_select;
 pub mod kind;
 pub mod observer;
 pub mod options;
 pub mod result;
 pub mod scope;
+mod tls;
 
 pub use engine::run_flow;
 pub use error::StepError;

@@ -63,6 +63,20 @@ pub struct StepResult {
 }
 
 impl StepResult {
+    /// Drops what only a detailed report reads (requests, responses, saved values, notes), in
+    /// this step and the ones it holds; names, outcomes and durations stay.
+    fn compact(&mut self) {
+        self.exchanges = Vec::new();
+        self.saved = IndexMap::new();
+        self.notes = Vec::new();
+        for inner in self.attempts.iter_mut().chain(self.iterations.iter_mut()) {
+            inner.compact();
+        }
+        if let Some(flow) = &mut self.flow {
+            flow.compact();
+        }
+    }
+
     pub fn new(name: &str, kind: &'static str) -> StepResult {
         StepResult {
             name: name.to_string(),
@@ -131,6 +145,14 @@ pub struct FlowResult {
 }
 
 impl FlowResult {
+    /// Keeps the outline of the run (step names, outcomes, durations) and its outputs: what
+    /// `--repeat` holds of a passed run that is not its flow's last, so memory stays flat.
+    pub fn compact(&mut self) {
+        for step in &mut self.steps {
+            step.compact();
+        }
+    }
+
     pub fn new(name: &str, file: &str) -> FlowResult {
         FlowResult {
             name: name.to_string(),

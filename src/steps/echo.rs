@@ -126,8 +126,7 @@ impl Action for EchoAction {
             let exchange = cx.send(&prepared).await?;
             let response = &exchange.response;
             let echoed = response
-                .json
-                .as_ref()
+                .json()
                 .and_then(|j| j.get(param))
                 .and_then(Value::as_str);
             let mut output = ActionOutput::default();

@@ -516,7 +516,7 @@ async fn pages(
         let response = &exchange.response;
         let success = (200..300).contains(&response.status);
         let mut has_more = false;
-        if let Some(Value::Object(object)) = &response.json {
+        if let Some(Value::Object(object)) = response.json() {
             if let Some(Value::Array(page_items)) = object.get(&list) {
                 items.extend(page_items.iter().cloned());
             }
@@ -535,10 +535,11 @@ async fn pages(
     }
     let mut response = last.map(|exchange| exchange.response.clone());
     if let Some(merged) = response.as_mut()
-        && let Some(Value::Object(object)) = merged.json.as_mut()
+        && let Some(Value::Object(object)) = merged.json()
     {
+        let mut object = object.clone();
         object.insert(list, Value::Array(items));
-        merged.body = Value::Object(object.clone()).to_string();
+        merged.set_json(Value::Object(object));
     }
     output.response = response;
     Ok(output)

@@ -146,8 +146,7 @@ fn scope_note(exchange: &Exchange, challenge: Option<&str>) -> Option<String> {
     let provider = crate::provider::for_url(&url)?;
     let message = exchange
         .response
-        .json
-        .as_ref()?
+        .json()?
         .pointer(provider.error_message_pointer)?
         .as_str()?;
     let lower = message.to_ascii_lowercase();
