@@ -223,6 +223,30 @@ pub struct VarArgs {
     pub env_file: Option<PathBuf>,
 }
 
+/// `--limit NAME=VALUE`: what one run may cost at most.
+#[derive(Debug, Args, Clone, Default)]
+pub struct LimitArgs {
+    #[arg(long = "limit", value_name = "NAME=VALUE", value_parser = parse_limit, help = limit_help())]
+    pub limits: Vec<String>,
+}
+
+fn limit_help() -> String {
+    let defaults = dmflow::limits::Limits::default();
+    let names: Vec<String> = dmflow::limits::NAMES
+        .iter()
+        .map(|(name, what)| format!("{name} ({what}; {})", defaults.show(name)))
+        .collect();
+    format!(
+        "Change a limit (repeatable): {}. Sizes take units: 64MiB, 20MB.",
+        names.join(", ")
+    )
+}
+
+fn parse_limit(text: &str) -> Result<String, String> {
+    dmflow::limits::Limits::default().set(text)?;
+    Ok(text.to_string())
+}
+
 /// What `run` and `test` share: which flows, how to run them, where results go.
 #[derive(Debug, Args)]
 pub struct RunCommon {
@@ -233,6 +257,8 @@ pub struct RunCommon {
     pub flows: Vec<PathBuf>,
     #[command(flatten)]
     pub vars: VarArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Show each request and response (headers and bodies, secrets masked).
     #[arg(short, long, conflicts_with = "quiet")]
     pub verbose: bool,
@@ -351,6 +377,8 @@ pub struct CheckArgs {
     pub flows: Vec<PathBuf>,
     #[command(flatten)]
     pub vars: VarArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Print the problems as one JSON document on stdout (file, line, column, message, help).
     #[arg(long)]
     pub json: bool,

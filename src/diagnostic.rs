@@ -223,6 +223,33 @@ fn excerpt(src: &Source, pos: Pos) -> (String, usize, std::ops::Range<usize>) {
     (text, first as usize, span)
 }
 
+/// The most characters a message, label or help line shows on a terminal; a longer one (a
+/// 1 MB key named in "unknown field") keeps its start and its end.
+const SHOWN_CHARS: usize = 400;
+
+/// A line cut to [`SHOWN_CHARS`] around an ellipsis that says how much was left out.
+fn shorten(line: &str) -> String {
+    let count = line.chars().count();
+    if count <= SHOWN_CHARS {
+        return line.to_string();
+    }
+    let head: String = line.chars().take(SHOWN_CHARS - 100).collect();
+    let tail: String = line.chars().skip(count - 60).collect();
+    format!(
+        "{head}…[{} characters left out]…{tail}",
+        count - (SHOWN_CHARS - 40)
+    )
+}
+
+/// Text for a terminal: control characters made visible, every line shortened.
+fn shown(text: &str) -> String {
+    clean(text)
+        .split('\n')
+        .map(shorten)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Renders a diagnostic for a terminal: colour only when asked.
 pub fn render(diag: &Diagnostic, color: bool) -> String {
     let renderer = if color {
@@ -231,15 +258,16 @@ pub fn render(diag: &Diagnostic, color: bool) -> String {
         Renderer::plain()
     }
     .decor_style(DecorStyle::Ascii);
-    let title = clean(&diag.message);
+    let title = shown(&diag.message);
     let mut group = Group::with_title(Level::ERROR.primary_title(title.as_str()));
     let (text, first, span);
-    let path;
+    let (path, label);
     if let (Some(src), Some(pos)) = (&diag.source, diag.pos) {
         (text, first, span) = excerpt(src, pos);
         path = src.name.clone();
         let mut annotation = AnnotationKind::Primary.span(span.clone());
-        if let Some(label) = &diag.label {
+        label = diag.label.as_deref().map(shown);
+        if let Some(label) = &label {
             annotation = annotation.label(label.as_str());
         }
         group = group.element(
@@ -253,7 +281,7 @@ pub fn render(diag: &Diagnostic, color: bool) -> String {
         path = src.name.clone();
         group = group.element(annotate_snippets::Origin::path(path.as_str()));
     }
-    let help = diag.help.as_deref().map(clean);
+    let help = diag.help.as_deref().map(shown);
     if let Some(help) = &help {
         group = group.element(Level::HELP.message(help.as_str()));
     }
@@ -369,6 +397,22 @@ mod tests {
             "a window, not the line: {} bytes",
             out.len()
         );
+    }
+
+    #[test]
+    fn huge_messages_keep_their_start_and_end() {
+        let key = "k".repeat(1_000_000);
+        let src = Source::new("big.yaml", format!("{key}: 1\n"));
+        let d = Diagnostic::new(format!("unknown field `{key}`"))
+            .at(&src, Pos::new(1, 1, 1_000_000))
+            .label(format!("`{key}` is not a field"))
+            .help(format!("did you mean `{key}x`?"));
+        let out = render(&d, false);
+        assert!(out.len() < 4000, "{} bytes", out.len());
+        assert!(out.contains("error: unknown field `kkk"), "{out}");
+        assert!(out.contains("characters left out]…kkk"), "{out}");
+        assert!(out.contains("kx`?"), "{out}");
+        assert!(out.contains("big.yaml:1:1"), "{out}");
     }
 
     #[test]

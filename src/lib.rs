@@ -27,6 +27,7 @@ pub mod export;
 pub mod flow;
 mod fsutil;
 mod html;
+pub mod limits;
 mod memo;
 pub mod mock;
 pub mod oauth;

@@ -68,8 +68,9 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.set_syntax(syntax());
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_debug(false);
+    env.set_fuel(Some(crate::limits::current().template_fuel));
     env.set_formatter(|out, _state, value| {
-        out.write_str(&display(value))
+        out.write_str(&display(value).map_err(Shape::error)?)
             .map_err(|e| Error::new(ErrorKind::WriteFailure, e.to_string()))
     });
     env.add_function("env", env_function);
@@ -337,6 +338,9 @@ pub struct Template {
     variables: Vec<String>,
     /// Those it only tests (`X is defined`, `X | default(...)`): no error when they are missing.
     guarded: Vec<String>,
+    /// Whether it assigns to a namespace (`<% set ns.x = ... %>`), the one way a render can
+    /// build a value nested as deep as its fuel allows.
+    accumulates: bool,
 }
 
 /// Whether `name` can be a variable: letters, digits and `_`, not starting with a digit (the
@@ -369,6 +373,7 @@ impl Template {
             kind: Kind::Literal(text.into()),
             variables: Vec::new(),
             guarded: Vec::new(),
+            accumulates: false,
         }
     }
 
@@ -377,7 +382,11 @@ impl Template {
         if !is_template(text) {
             return Ok(Template::literal(text));
         }
-        let (variables, guarded) = validate(text)?;
+        let Checked {
+            variables,
+            guarded,
+            accumulates,
+        } = validate(text)?;
         let kind = match single_expression(text) {
             Some(expr) => Kind::Expr(
                 ENV.compile_expression_owned(expr.to_string())
@@ -393,6 +402,7 @@ impl Template {
             kind,
             variables,
             guarded,
+            accumulates,
         })
     }
 
@@ -440,19 +450,19 @@ impl Template {
         match &self.kind {
             Kind::Literal(text) => Ok(text.clone()),
             Kind::Expr(expr, _) => {
-                self.check_defined(cx)?;
-                let value = expr.eval(cx.root()).map_err(invalid)?;
-                if value.is_undefined() {
-                    return Err(undefined_result(self.source()));
-                }
-                Ok(display(&value))
+                let value = self.eval(expr, cx)?;
+                let text = display(&value).map_err(|shape| self.refused(shape))?;
+                self.fits(text.len())?;
+                Ok(text)
             }
             Kind::Text(template) => {
                 self.check_defined(cx)?;
-                template
-                    .borrow_dependent()
-                    .render(cx.root())
-                    .map_err(invalid)
+                let render = || self.render_text(template.borrow_dependent(), cx);
+                if self.accumulates {
+                    on_deep_stack(render)
+                } else {
+                    render()
+                }
             }
         }
     }
@@ -461,18 +471,160 @@ impl Template {
     pub fn render_value(&self, cx: &Context) -> Result<serde_json::Value, TemplateError> {
         match &self.kind {
             Kind::Expr(expr, _) => {
-                self.check_defined(cx)?;
-                let value = expr.eval(cx.root()).map_err(invalid)?;
-                if value.is_undefined() {
-                    return Err(undefined_result(self.source()));
+                let value = self.eval(expr, cx)?;
+                if let Some(text) = value.as_str() {
+                    self.fits(text.len())?;
+                    return Ok(serde_json::Value::String(text.to_string()));
                 }
-                serde_json::to_value(&value).map_err(|e| TemplateError::Invalid {
-                    message: format!("cannot use this value in a flow: {e}"),
-                    line: None,
-                })
+                to_json(&value)
+                    .map_err(|shape| self.refused(shape))?
+                    .map_err(|e| TemplateError::Invalid {
+                        message: format!("cannot use this value in a flow: {e}"),
+                        line: None,
+                    })
             }
             _ => self.render(cx).map(serde_json::Value::String),
         }
+    }
+
+    fn eval(
+        &self,
+        expr: &minijinja::Expression<'static, 'static>,
+        cx: &Context,
+    ) -> Result<Value, TemplateError> {
+        self.check_defined(cx)?;
+        let value = expr.eval(cx.root()).map_err(|e| self.failed(e))?;
+        if value.is_undefined() {
+            return Err(undefined_result(self.source()));
+        }
+        Ok(value)
+    }
+
+    /// Renders a text template into a buffer that refuses to grow past the output limit.
+    fn render_text(
+        &self,
+        template: &BorrowedTemplate<'_>,
+        cx: &Context,
+    ) -> Result<String, TemplateError> {
+        let mut out = Capped::new(crate::limits::current().template_output);
+        let rendered = template.render_captured_to(cx.root(), &mut out);
+        // The render's state (and any value it built) is dropped here, on this stack.
+        match rendered.map(drop) {
+            Ok(()) => Ok(String::from_utf8(out.bytes)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
+            Err(_) if out.over => Err(self.too_large()),
+            Err(e) => Err(self.failed(e)),
+        }
+    }
+
+    /// Refuses a result longer than the output limit.
+    fn fits(&self, len: usize) -> Result<(), TemplateError> {
+        if len as u64 > crate::limits::current().template_output {
+            return Err(self.too_large());
+        }
+        Ok(())
+    }
+
+    fn too_large(&self) -> TemplateError {
+        self.refused(Shape::TooLarge)
+    }
+
+    fn refused(&self, shape: Shape) -> TemplateError {
+        self.breach(&shape.what())
+    }
+
+    /// A limit this template hit: the template, and what it did.
+    fn breach(&self, what: &str) -> TemplateError {
+        TemplateError::Invalid {
+            message: format!("the template `{}` {what}", excerpt(self.source())),
+            line: None,
+        }
+    }
+
+    /// A render error in the flow's words; a limit names the template and how to raise it.
+    fn failed(&self, err: Error) -> TemplateError {
+        match (err.kind(), err.detail()) {
+            (ErrorKind::OutOfFuel, _) => self.breach(&format!(
+                "does more work than one template may do ({} fuel): does it loop over something huge? (if this is intended: --limit template-fuel=...)",
+                crate::limits::current().template_fuel
+            )),
+            (ErrorKind::BadSerialization, Some(what)) => self.breach(what),
+            _ => invalid(err),
+        }
+    }
+}
+
+/// The start of a long template, for messages.
+fn excerpt(source: &str) -> String {
+    const SHOWN: usize = 80;
+    let source = source.trim();
+    match source.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}…", &source[..end]),
+        None => source.to_string(),
+    }
+}
+
+/// Runs a render that may build deeply nested values (a namespace assigned in a loop) on a
+/// stack large enough for the deepest value its fuel can build: dropping, printing or
+/// comparing such a value recurses once per level.
+fn on_deep_stack<T>(render: impl FnOnce() -> T) -> T {
+    // Each level costs a render at least 8 fuel (a loop turn, two lookups, a list, an
+    // assignment); this leaves a kilobyte of stack per level.
+    let fuel = crate::limits::current().template_fuel;
+    let size = usize::try_from(fuel.saturating_mul(128))
+        .unwrap_or(usize::MAX)
+        .clamp(8 << 20, 4 << 30);
+    stacker::grow(size, render)
+}
+
+/// The buffer a text template renders into: past `limit` bytes, writes fail.
+struct Capped {
+    bytes: Vec<u8>,
+    limit: u64,
+    over: bool,
+}
+
+impl Capped {
+    fn new(limit: u64) -> Capped {
+        Capped {
+            bytes: Vec::new(),
+            limit,
+            over: false,
+        }
+    }
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if (self.bytes.len() + buf.len()) as u64 > self.limit {
+            self.over = true;
+            return Err(std::io::Error::other("the template output limit"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Counts the bytes of a serialization, failing past `limit`.
+struct Counter {
+    left: u64,
+}
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.left = self
+            .left
+            .checked_sub(buf.len() as u64)
+            .ok_or_else(|| std::io::Error::other("the template output limit"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -483,19 +635,33 @@ fn undefined_result(source: &str) -> TemplateError {
     }
 }
 
-/// Checks a template's functions, filters and tests; returns the variables it reads, and
-/// those of them it only tests for being defined.
-fn validate(text: &str) -> Result<(Vec<String>, Vec<String>), TemplateError> {
+/// What compiling learns about a template besides its instructions.
+struct Checked {
+    /// The variables it reads.
+    variables: Vec<String>,
+    /// Those of them it only tests for being defined.
+    guarded: Vec<String>,
+    /// Whether it assigns to a namespace.
+    accumulates: bool,
+}
+
+/// Checks a template's functions, filters and tests, and finds what it reads.
+fn validate(text: &str) -> Result<Checked, TemplateError> {
     let config = TemplateConfig {
         syntax_config: syntax(),
         default_auto_escape: Arc::new(|_| minijinja::AutoEscape::None),
     };
     let compiled = CompiledTemplate::new("<template>", text, &config).map_err(invalid)?;
     let mut called = BTreeSet::new();
+    let mut accumulates = false;
     let mut index = 0;
     while let Some(instruction) = compiled.instructions.get(index) {
         index += 1;
         let (what, name) = match instruction {
+            Instruction::SetAttr(_) => {
+                accumulates = true;
+                continue;
+            }
             Instruction::ApplyFilter(name, _, _) if !known(name, false) => ("filter", *name),
             Instruction::PerformTest(name, _, _) if !known(name, true) => ("test", *name),
             Instruction::CallFunction(name, _) => {
@@ -526,7 +692,11 @@ fn validate(text: &str) -> Result<(Vec<String>, Vec<String>), TemplateError> {
         .filter(|name| only_tested(&compiled.instructions, name))
         .cloned()
         .collect();
-    Ok((variables, guarded))
+    Ok(Checked {
+        variables,
+        guarded,
+        accumulates,
+    })
 }
 
 /// Whether every read of `name` is a test for it being there: `name is defined`,
@@ -617,21 +787,92 @@ fn invalid(err: Error) -> TemplateError {
     }
 }
 
+/// How deep a value may nest: serde_json's own limit when it parses a body.
+pub const MAX_DEPTH: usize = 128;
+
 /// A value written into text the way JSON and HTTP expect it: `true`, not Python's `True`;
 /// nothing for none; lists and maps as JSON.
-fn display(value: &Value) -> String {
+fn display(value: &Value) -> Result<String, Shape> {
     use minijinja::value::ValueKind;
-    match value.kind() {
+    Ok(match value.kind() {
         ValueKind::Bool => value.is_true().to_string(),
         ValueKind::None => String::new(),
         ValueKind::Seq | ValueKind::Map | ValueKind::Iterable | ValueKind::Plain => {
-            match serde_json::to_value(value) {
+            match to_json(value)? {
                 Ok(json) => json.to_string(),
                 Err(_) => value.to_string(),
             }
         }
         _ => value.to_string(),
+    })
+}
+
+/// Why a value a template produced is refused.
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    TooDeep,
+    TooLarge,
+}
+
+impl Shape {
+    /// What the template did, with how to raise the limit when there is a flag for it.
+    fn what(self) -> String {
+        match self {
+            Shape::TooDeep => format!(
+                "builds a value nested deeper than {MAX_DEPTH} levels, more than JSON allows here"
+            ),
+            Shape::TooLarge => format!(
+                "produces more than {}, the most one template may produce (if this is intended: --limit template-output=...)",
+                crate::limits::show_size(crate::limits::current().template_output)
+            ),
+        }
     }
+
+    /// The same, as a render error (from inside the engine's formatter).
+    fn error(self) -> Error {
+        Error::new(ErrorKind::BadSerialization, self.what())
+    }
+}
+
+/// A value as JSON: `Err` when it nests too deeply or is larger than a template may produce
+/// (both checked first, without recursion), `Ok(Err)` when it has no JSON form.
+fn to_json(value: &Value) -> Result<Result<serde_json::Value, serde_json::Error>, Shape> {
+    if nests_deeper(value, MAX_DEPTH) {
+        return Err(Shape::TooDeep);
+    }
+    let left = crate::limits::current().template_output;
+    if serde_json::to_writer(Counter { left }, value).is_err_and(|e| e.is_io()) {
+        return Err(Shape::TooLarge);
+    }
+    Ok(serde_json::to_value(value))
+}
+
+/// Whether lists and maps nest more than `max` levels deep, found without recursion.
+fn nests_deeper(value: &Value, max: usize) -> bool {
+    use minijinja::value::ValueKind;
+    let mut pending = vec![(value.clone(), 1)];
+    while let Some((value, depth)) = pending.pop() {
+        let is_map = match value.kind() {
+            ValueKind::Seq | ValueKind::Iterable => false,
+            ValueKind::Map => true,
+            _ => continue,
+        };
+        if depth > max {
+            return true;
+        }
+        let Ok(items) = value.try_iter() else {
+            continue;
+        };
+        for item in items {
+            let child = if is_map {
+                value.get_item(&item).unwrap_or_default()
+            } else {
+                item
+            };
+            pending.push((child, depth + 1));
+        }
+    }
+    false
 }
 
 /// Text of a JSON value as it appears inside a string (strings without quotes).

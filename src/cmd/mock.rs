@@ -20,33 +20,6 @@ fn duration(option: &str, text: &str) -> Result<Duration, Failure> {
     dmflow::run::duration::parse(text).map_err(|m| usage(option, m))
 }
 
-/// A size as people write it: `1048576`, `20MB`, `512MiB`, `2GB`, `64k`.
-fn size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1_000,
-        "kib" => 1 << 10,
-        "m" | "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "g" | "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
-        _ => {
-            return Err(format!(
-                "`{text}` is not a size: write it like 20MB, 512MiB or 1048576"
-            ));
-        }
-    };
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size: write it like 20MB, 512MiB or 1048576"))?;
-    Ok((number * factor as f64) as u64)
-}
-
 pub async fn command(args: MockArgs) -> Result<Category, Failure> {
     let latency = match args.latency.as_deref() {
         Some(text) => duration("--latency", text)?,
@@ -56,8 +29,8 @@ pub async fn command(args: MockArgs) -> Result<Category, Failure> {
         Some(polls) => Encoding::Polls(polls),
         None => Encoding::Time(duration("--encoding-time", &args.encoding_time)?),
     };
-    let max_upload_bytes =
-        size(&args.max_upload_size).map_err(|m| usage("--max-upload-size", m))?;
+    let max_upload_bytes = dmflow::limits::parse_size(&args.max_upload_size)
+        .map_err(|m| usage("--max-upload-size", m))?;
     let idle_timeout = duration("--idle-timeout", &args.idle_timeout)?;
     if idle_timeout.is_zero() {
         return Err(usage("--idle-timeout", "must be more than 0".into()));
@@ -118,18 +91,4 @@ pub async fn command(args: MockArgs) -> Result<Category, Failure> {
     eprintln!("emulator stopped");
     drop(running);
     Ok(Category::Ok)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::size;
-
-    #[test]
-    fn sizes_read_as_people_write_them() {
-        assert_eq!(size("1048576"), Ok(1_048_576));
-        assert_eq!(size("20MB"), Ok(20_000_000));
-        assert_eq!(size("512MiB"), Ok(512 << 20));
-        assert_eq!(size("1.5 GiB"), Ok(3 << 29));
-        assert!(size("lots").is_err() && size("5 parsecs").is_err());
-    }
 }

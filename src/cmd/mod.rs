@@ -85,6 +85,16 @@ fn wants_json(command: &Command) -> bool {
     }
 }
 
+/// The `--limit` options of the commands that take them.
+fn limits(command: &Command) -> &[String] {
+    match command {
+        Command::Run(args) => &args.common.limits.limits,
+        Command::Test(args) => &args.common.limits.limits,
+        Command::Check(args) => &args.limits.limits,
+        _ => &[],
+    }
+}
+
 /// The async runtime a command runs on: the emulator serves on two worker threads; everything
 /// else runs on the calling thread, where a flow's requests and hyper's connection tasks take
 /// turns without cross-thread hand-offs (flows of `--jobs` are interleaved on that one thread too).
@@ -104,6 +114,16 @@ fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
 pub fn main(cli: Cli) -> Category {
     ui::init(&cli.output);
     let json = wants_json(&cli.command);
+    // Set before anything reads them: the limits are the process's (clap checked each one).
+    let configured =
+        dmflow::limits::Limits::with(limits(&cli.command)).and_then(dmflow::limits::configure);
+    if let Err(message) = configured {
+        let failure = Failure::new(Category::Invalid, format!("--limit: {message}"), None);
+        if json {
+            failure.print_json();
+        }
+        return failure.report();
+    }
     let runtime = match runtime_for(&cli.command) {
         Ok(rt) => rt,
         Err(e) => {

@@ -20,7 +20,7 @@ pub fn client(args: &NetArgs) -> Result<Client, Failure> {
         proxy: args.proxy.clone(),
         ca_file: args.cacert.clone(),
         insecure: args.insecure,
-        max_body: None,
+        max_body: Some(dmflow::limits::current().response_body),
     }))
 }
 
@@ -33,8 +33,11 @@ fn check_ca_file(file: &std::path::Path) -> Result<(), Failure> {
             Some("--cacert takes a PEM file of CA certificates (-----BEGIN CERTIFICATE-----)"),
         )
     };
-    let pem = std::fs::read(file)
-        .map_err(|e| usage(format!("cannot read --cacert {}: {e}", file.display())))?;
+    let max = dmflow::limits::current().env_file;
+    let pem = dmflow::limits::read_input(file, max, true).map_err(|e| {
+        let name = format!("--cacert {}", file.display());
+        usage(e.describe(&name, "a --cacert file", "env-file").0)
+    })?;
     match reqwest::Certificate::from_pem_bundle(&pem) {
         Ok(certs) if !certs.is_empty() => Ok(()),
         Ok(_) => Err(usage(format!(

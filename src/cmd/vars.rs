@@ -51,10 +51,16 @@ pub fn read(args: &VarArgs) -> Result<CliVars, Vec<Diagnostic>> {
     }
 }
 
+/// Reads a dotenv file: a regular file or a pipe (`--env-file <(pass show app)`), at most the
+/// `env-file` limit; never a device (`/dev/zero` never ends).
 fn read_env_file(path: &Path) -> Result<IndexMap<String, String>, Diagnostic> {
     let name = path.display().to_string();
-    let iter = dotenvy::from_path_iter(path)
-        .map_err(|e| Diagnostic::new(format!("cannot read the env file {name}: {e}")))?;
+    let max = dmflow::limits::current().env_file;
+    let bytes = dmflow::limits::read_input(path, max, true).map_err(|e| {
+        let (message, help) = e.describe(&name, "an env file", "env-file");
+        Diagnostic::new(message).help_opt(help)
+    })?;
+    let iter = dotenvy::from_read_iter(bytes.as_slice());
     let mut out = IndexMap::new();
     for item in iter {
         match item {

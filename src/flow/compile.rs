@@ -171,6 +171,7 @@ pub fn compile(
                 );
             }
             let mut names = HashSet::new();
+            steps.reserve_exact(items.len());
             for (index, item) in items.iter().enumerate() {
                 let mut cx = CompileCx {
                     source,

@@ -1,6 +1,7 @@
-//! Reading a flow file: size and kind checked, text decoded, YAML parsed, then compiled. Past a
-//! YAML syntax error the steps before the one holding it are still compiled and checked (the
-//! rest of the file cannot be read reliably, and the problem says so).
+//! Reading a flow file: size and kind checked, text decoded, YAML parsed, its counts checked
+//! (entries of `vars:`, steps), then compiled. Past a YAML syntax error the steps before the
+//! one holding it are still compiled and checked (the rest of the file cannot be read
+//! reliably, and the problem says so). Sub-flows are read the same way.
 
 use super::compile::{Options, compile};
 use super::model::Flow;
@@ -10,9 +11,6 @@ use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// Flow files above this size are refused rather than parsed.
-pub const MAX_FLOW_BYTES: u64 = 8 * 1024 * 1024;
 
 /// How many times a YAML syntax error moves the cut one step earlier.
 const MAX_CUTS: usize = 25;
@@ -110,6 +108,10 @@ impl Loader {
         root: &crate::yaml::Node,
         unreadable: &str,
     ) -> (Option<Flow>, Vec<Diagnostic>) {
+        let too_many = too_many(source, root);
+        if !too_many.is_empty() {
+            return (None, too_many);
+        }
         let include = |path: &Path| self.include(path);
         let options = Options {
             registry: &self.registry,
@@ -159,30 +161,15 @@ fn is_blank(text: &str) -> bool {
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
 }
 
-/// Reads a flow file: a regular file, at most [`MAX_FLOW_BYTES`], UTF-8.
+/// Reads a flow file: a regular file, at most the `flow-file` limit, UTF-8.
 pub fn read(path: &Path) -> Result<Arc<Source>, Diagnostic> {
     let name = path.display().to_string();
-    let meta =
-        std::fs::metadata(path).map_err(|e| Diagnostic::new(format!("cannot read {name}: {e}")))?;
-    if meta.is_dir() {
-        return Err(Diagnostic::new(format!(
-            "{name} is a directory, not a flow file"
-        )));
-    }
-    if !meta.is_file() {
-        return Err(Diagnostic::new(format!(
-            "{name} is not a regular file (a device or a pipe?): flows are read from files"
-        )));
-    }
-    if meta.len() > MAX_FLOW_BYTES {
-        return Err(Diagnostic::new(format!(
-            "{name} is {} bytes; flow files are limited to {MAX_FLOW_BYTES} bytes",
-            meta.len()
-        ))
-        .help("split it into several flow files"));
-    }
-    let bytes =
-        std::fs::read(path).map_err(|e| Diagnostic::new(format!("cannot read {name}: {e}")))?;
+    let limits = crate::limits::current();
+    let bytes = crate::limits::read_input(path, limits.flow_file, false).map_err(|e| {
+        let (message, help) = e.describe(&name, "a flow file", "flow-file");
+        Diagnostic::new(message)
+            .help_opt(help.map(|h| format!("split it into several flow files, or {h}")))
+    })?;
     match String::from_utf8(bytes) {
         Ok(text) => Ok(Source::new(name, text)),
         Err(e) => {
@@ -196,6 +183,39 @@ pub fn read(path: &Path) -> Result<Arc<Source>, Diagnostic> {
                 .help("save the flow as UTF-8"))
         }
     }
+}
+
+/// More `vars:` entries or steps than the limits allow, each reported at its key: such a
+/// flow is refused before anything in it is compiled.
+fn too_many(source: &Arc<Source>, root: &crate::yaml::Node) -> Vec<Diagnostic> {
+    let limits = crate::limits::current();
+    let mut problems = Vec::new();
+    for entry in root.as_map().unwrap_or_default() {
+        let (count, max, what, limit) = match (entry.key.as_str(), &entry.value.kind) {
+            ("vars", crate::yaml::NodeKind::Map(vars)) => {
+                (vars.len(), limits.vars, "entries", "vars")
+            }
+            ("steps", crate::yaml::NodeKind::Seq(steps)) => {
+                (steps.len(), limits.steps, "steps", "steps")
+            }
+            _ => continue,
+        };
+        if count > max {
+            problems.push(
+                Diagnostic::new(format!(
+                    "`{}:` has {count} {what}; a flow may have at most {max}",
+                    entry.key
+                ))
+                .at(source, entry.key_pos)
+                .label(format!("too many {what}"))
+                .help(format!(
+                    "split the flow into sub-flows (`flow:` steps), or {}",
+                    crate::limits::raise_hint(limit)
+                )),
+            );
+        }
+    }
+    problems
 }
 
 /// The line where the step holding `line` starts (a `- ` item at the indentation of the first

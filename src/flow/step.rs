@@ -216,6 +216,7 @@ pub fn compile(
             captures.extend(crate::run::capture::compile(entry, cx));
         }
     }
+    captures.shrink_to_fit();
     // Checks and `until:` see what the step saved.
     for entry in field("save")
         .and_then(|s| s.value.as_map())
@@ -436,7 +437,9 @@ fn retry(node: &Node, cx: &mut CompileCx<'_>) -> Option<Retry> {
 
 /// The names under `outputs:` of a flow file that does not compile, if it parses.
 fn declared_outputs(path: &Path) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let max = crate::limits::current().flow_file;
+    let text = crate::limits::read_input(path, max, false).map(String::from_utf8);
+    let Ok(Ok(text)) = text else {
         return Vec::new();
     };
     let Ok(root) = crate::yaml::parse_text(&text) else {

@@ -1,11 +1,15 @@
-//! The loopback callback: a one-shot HTTP server (axum) on 127.0.0.1 or [::1] at the port and
-//! path of the redirect URI.
+//! The loopback callback: a small HTTP server on 127.0.0.1 or [::1] at the port and path of
+//! the redirect URI.
 //!
 //! The server checks the Host header (DNS rebinding), serves only GET on the callback path,
-//! compares `state` in constant time before anything else, answers with a small self-contained
-//! page (`no-store`, `no-referrer`, no external assets) and stops after the first callback
-//! that carries the right state. With `--no-browser` on a terminal, the user may paste the
-//! redirected URL (or the bare code) instead.
+//! compares `state` in constant time before anything else, and answers with a small
+//! self-contained page (`no-store`, `no-referrer`, no external assets). A request with a wrong
+//! or missing state (any local web page can send one) gets an error page and is reported as
+//! [`Event::Refused`], and the wait goes on: only the callback that carries the right state
+//! ends it, and only then does `error=` count. A flood costs little: a few connections at once,
+//! each with a deadline, no keep-alive, and refusals counted rather than queued. With
+//! `--no-browser` on a terminal, the user may paste the redirected URL (or the bare code)
+//! instead.
 
 use super::pkce::same;
 use crate::run::error::StepError;
@@ -13,8 +17,17 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{Notify, oneshot};
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+/// Connections served at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 16;
+/// How long one connection may take, from accept to the end of the answer.
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
+/// Refusals queued for the waiting step; past that they are only counted.
+const QUEUED_REFUSALS: usize = 8;
 
 /// What came back on the redirect URI.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,12 +44,52 @@ pub enum Outcome {
     Empty,
 }
 
+/// What the listener reports while the sign-in is pending.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The callback of this sign-in (it carried the right state): the wait is over.
+    Callback(Outcome),
+    /// A request refused without ending the wait, and how many have been refused so far.
+    Refused { reason: Refusal, count: u64 },
+}
+
+/// Why a request to the callback was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    WrongState,
+    MissingState,
+    WrongHost,
+}
+
+impl Refusal {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Refusal::WrongState => {
+                "its state is not the one dmflow sent (a stale tab, or a forged request)"
+            }
+            Refusal::MissingState => "it carries no state (not a callback of this sign-in)",
+            Refusal::WrongHost => {
+                "it came through another host name than the loopback address (DNS rebinding?)"
+            }
+        }
+    }
+}
+
 struct Shared {
     path: String,
     state: String,
     port: u16,
     sender: Mutex<Option<oneshot::Sender<Outcome>>>,
-    done: Notify,
+    refusals: mpsc::Sender<Event>,
+    refused: AtomicU64,
+}
+
+impl Shared {
+    /// Counts a refusal and tells the waiting step, unless it has not kept up.
+    fn refuse(&self, reason: Refusal) {
+        let count = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
+        let _ = self.refusals.try_send(Event::Refused { reason, count });
+    }
 }
 
 /// A bound, running callback server.
@@ -45,13 +98,13 @@ pub struct Listener {
     /// The redirect URI as sent (with the real port when the port was chosen for us).
     pub redirect_uri: String,
     receiver: Option<oneshot::Receiver<Outcome>>,
+    refusals: mpsc::Receiver<Event>,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        self.shared.done.notify_waiters();
         self.task.abort();
     }
 }
@@ -119,36 +172,74 @@ impl Listener {
             uri.path().to_string()
         };
         let (sender, receiver) = oneshot::channel();
+        let (refusals_in, refusals) = mpsc::channel(QUEUED_REFUSALS);
         let shared = Arc::new(Shared {
             path,
             state: state.to_string(),
             port: addr.port(),
             sender: Mutex::new(Some(sender)),
-            done: Notify::new(),
+            refusals: refusals_in,
+            refused: AtomicU64::new(0),
         });
         let router = axum::Router::new()
             .fallback(handle)
             .with_state(shared.clone());
-        let stop = shared.clone();
-        let task = tokio::spawn(async move {
-            let shutdown = async move { stop.done.notified().await };
-            let _ = axum::serve(socket, router)
-                .with_graceful_shutdown(shutdown)
-                .await;
-        });
+        let task = tokio::spawn(serve(socket, router));
         Ok(Listener {
             addr,
             redirect_uri: uri.to_string(),
             receiver: Some(receiver),
+            refusals,
             shared,
             task,
         })
     }
 
-    /// Waits for the first callback with the right state (or a state problem).
-    pub async fn wait(&mut self) -> Option<Outcome> {
-        let receiver = self.receiver.take()?;
-        receiver.await.ok()
+    /// Waits for the next event: a refused request, or the callback of this sign-in (then
+    /// `None` ever after).
+    pub async fn next(&mut self) -> Option<Event> {
+        let receiver = self.receiver.as_mut()?;
+        tokio::select! {
+            biased;
+            outcome = receiver => {
+                self.receiver = None;
+                outcome.ok().map(Event::Callback)
+            }
+            Some(event) = self.refusals.recv() => Some(event),
+        }
+    }
+
+    /// How many requests were refused so far.
+    pub fn refused(&self) -> u64 {
+        self.shared.refused.load(Ordering::Relaxed)
+    }
+}
+
+/// Accepts connections, a few at a time, each served until its deadline at most.
+async fn serve(socket: tokio::net::TcpListener, router: axum::Router) {
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.keep_alive(false);
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let stream = match socket.accept().await {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                // Out of file descriptors, or a connection reset before accept: wait a little.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(CONNECTION_DEADLINE, connection).await;
+            drop(permit);
+        });
     }
 }
 
@@ -177,6 +268,7 @@ async fn handle(
         return response;
     }
     if !host_is_loopback(&headers, shared.port) {
+        shared.refuse(Refusal::WrongHost);
         return page(
             StatusCode::BAD_REQUEST,
             "Wrong host",
@@ -200,6 +292,19 @@ async fn handle(
         get("error"),
         get("error_description"),
     );
+    let refused = match outcome {
+        Outcome::StateMismatch => Some(Refusal::WrongState),
+        Outcome::MissingState => Some(Refusal::MissingState),
+        _ => None,
+    };
+    if let Some(reason) = refused {
+        shared.refuse(reason);
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in rejected",
+            "This request does not belong to the sign-in dmflow started (the state does not match). Nothing was exchanged, and dmflow is still waiting for the real callback.",
+        );
+    }
     let sender = shared
         .sender
         .lock()
@@ -229,19 +334,13 @@ async fn handle(
                     .unwrap_or_default()
             ),
         ),
-        Outcome::StateMismatch | Outcome::MissingState => page(
-            StatusCode::BAD_REQUEST,
-            "Sign-in rejected",
-            "This callback does not belong to the sign-in dmflow started (the state does not match). Nothing was exchanged.",
-        ),
-        Outcome::Empty => page(
+        Outcome::StateMismatch | Outcome::MissingState | Outcome::Empty => page(
             StatusCode::BAD_REQUEST,
             "Nothing received",
             "The callback carried neither a code nor an error.",
         ),
     };
     let _ = sender.send(outcome);
-    shared.done.notify_waiters();
     response
 }
 

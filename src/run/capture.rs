@@ -150,7 +150,13 @@ impl Capture {
                 .ok_or_else(|| format!("the response has no `{name}` header")),
             From::Json(text, path) => response
                 .select(text, path)
-                .map_err(|_| format!("cannot read {text}: the response body is not JSON"))?
+                .map_err(|_| {
+                    let why = response.json_problem().map(|w| format!(": {w}"));
+                    format!(
+                        "cannot read {text}: the response body is not JSON{}",
+                        why.unwrap_or_default()
+                    )
+                })?
                 .ok_or_else(|| format!("{text} matched nothing in the response")),
             From::Regex(regex) => {
                 let caps = regex.captures(&response.body).ok_or_else(|| {

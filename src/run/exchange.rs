@@ -108,6 +108,28 @@ impl ResponseRecord {
     }
 }
 
+impl ResponseRecord {
+    /// Why [`ResponseRecord::json`] is empty although the body parses as JSON but for its
+    /// depth: serde_json reads at most [`MAX_JSON_DEPTH`] levels (a guard against stack
+    /// exhaustion). `None` for a body that is simply not JSON.
+    pub fn json_problem(&self) -> Option<String> {
+        if self.json().is_some() || !looks_like_json(&self.body) {
+            return None;
+        }
+        let error = serde_json::from_str::<serde_json::Value>(&self.body).err()?;
+        error.to_string().contains("recursion limit").then(|| {
+            format!(
+                "it nests deeper than {MAX_JSON_DEPTH} levels (line {}, column {}), more than dmflow reads as JSON",
+                error.line(),
+                error.column()
+            )
+        })
+    }
+}
+
+/// How deep a body may nest to be read as JSON: serde_json's own recursion limit.
+pub const MAX_JSON_DEPTH: usize = 128;
+
 /// Bodies from this size on are streamed for simple paths rather than parsed whole (below it,
 /// one parse shared by every check costs less than several passes).
 const STREAM_FROM: usize = 256 * 1024;

@@ -246,6 +246,9 @@ pub fn compile(node: &Node, cx: &mut CompileCx<'_>) -> Expect {
             _ => cx.de_problem(crate::yaml::de::unknown_field(entry, EXPECT_FIELDS)),
         }
     }
+    // Kept for the whole run, once per step: no growth slack (a predicate is ~250 bytes).
+    expect.headers.shrink_to_fit();
+    expect.json.shrink_to_fit();
     expect
 }
 
@@ -383,7 +386,9 @@ impl Checker<'_> {
                     subject,
                     message: format!(
                         "the response body is not JSON ({})",
-                        describe_body(&response.body, self.redactor)
+                        response
+                            .json_problem()
+                            .unwrap_or_else(|| describe_body(&response.body, self.redactor))
                     ),
                     pos: predicate.pos,
                 });

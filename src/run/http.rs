@@ -429,8 +429,8 @@ async fn read_capped(
 
 fn too_large(limit: u64) -> NetError {
     NetError(format!(
-        "the response body is larger than {} MiB, the most kept in memory: save it to a file with `save_body_to:`, or raise --max-body",
-        limit / (1024 * 1024)
+        "the response body is larger than {}, the most kept in memory: save it to a file with `save_body_to:`, or raise the limit with --limit response-body=SIZE",
+        crate::limits::show_size(limit)
     ))
 }
 

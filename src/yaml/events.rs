@@ -147,6 +147,8 @@ impl<'input> Builder<'input> {
                     size += n;
                     items.push(item);
                 }
+                // The tree lives until the flow is compiled: no growth slack in it.
+                items.shrink_to_fit();
                 (Node::new(NodeKind::Seq(items), pos(&span)), size, anchor)
             }
             Event::MappingStart(_, anchor, tag) => {
@@ -191,7 +193,7 @@ impl<'input> Builder<'input> {
     /// the mapping does not set itself.
     fn mapping(&mut self, depth: usize) -> Result<(Vec<Entry>, usize), YamlError> {
         let mut entries: Vec<Entry> = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
+        let mut seen = Keys::default();
         let mut merged: Vec<Entry> = Vec::new();
         let mut size = 1;
         loop {
@@ -214,7 +216,7 @@ impl<'input> Builder<'input> {
                 merge_into(&mut merged, value, &key_span)?;
                 continue;
             }
-            if !seen.insert(key.0.clone()) {
+            if !seen.insert(&key.0, &entries) {
                 return Err(YamlError::at(
                     &key_span.start,
                     format!("duplicate key `{}` in this mapping", key.0),
@@ -229,11 +231,31 @@ impl<'input> Builder<'input> {
             });
         }
         for entry in merged {
-            if seen.insert(entry.key.clone()) {
+            if seen.insert(&entry.key, &entries) {
                 entries.push(entry);
             }
         }
+        entries.shrink_to_fit();
         Ok((entries, size))
+    }
+}
+
+/// The keys of a mapping being read, to refuse duplicates: compared one by one while the
+/// mapping is small (most are), hashed once it grows.
+#[derive(Default)]
+struct Keys(Option<HashSet<String>>);
+
+impl Keys {
+    /// Whether `key` is new among `entries` (the mapping so far); remembers it.
+    fn insert(&mut self, key: &str, entries: &[Entry]) -> bool {
+        const HASHED_FROM: usize = 16;
+        if self.0.is_none() && entries.len() >= HASHED_FROM {
+            self.0 = Some(entries.iter().map(|e| e.key.clone()).collect());
+        }
+        match &mut self.0 {
+            Some(set) => set.insert(key.to_string()),
+            None => entries.iter().all(|e| e.key != key),
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //
 //   node browser.mjs URL
 //   TEST_BROWSER_ACTION=deny      click "deny" instead of approving
-//   TEST_BROWSER_TAMPER=state     change the state before delivering the callback
+//   TEST_BROWSER_TAMPER=state     deliver the callback with a forged state first, then the real one
 //   TEST_BROWSER_RECORD=PATH      write the final callback URL (with the code) to PATH
 import { writeFileSync } from 'node:fs';
 
@@ -31,7 +31,11 @@ async function request(url, options = {}) {
 
 async function deliver(callback) {
   const url = new URL(callback);
-  if (process.env.TEST_BROWSER_TAMPER === 'state') url.searchParams.set('state', 'forged-state-value');
+  if (process.env.TEST_BROWSER_TAMPER === 'state') {
+    const forged = new URL(callback);
+    forged.searchParams.set('state', 'forged-state-value');
+    await fetch(forged, { redirect: 'manual' });
+  }
   if (process.env.TEST_BROWSER_RECORD) writeFileSync(process.env.TEST_BROWSER_RECORD, url.toString());
   await fetch(url, { redirect: 'manual' });
 }
