@@ -596,7 +596,9 @@ def row_json(ctx: Context, size_mib: int) -> list[Row]:
         flow, hurl = ctx.flows(f"json{size_mib}", json_capture_flow(url))
         dm, hu = duel(
             ctx.env,
-            Contender("dmflow", ctx.dmflow_run(str(flow)), expect=dmflow_steps(1)),
+            # Bodies above 64 MiB are refused unless the limit is raised.
+            Contender("dmflow", ctx.dmflow_run("--limit", "response-body=1GiB", str(flow)),
+                      expect=dmflow_steps(1)),
             Contender("hurl", ctx.hurl_test(str(hurl)), expect=hurl_requests(1)),
         )
     except BenchError as error:

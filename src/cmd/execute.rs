@@ -9,7 +9,6 @@ use super::plan::Plan;
 use super::setup::Prepared;
 use super::ui::{Progress, stderr_color};
 use crate::cli::RunCommon;
-use dmflow::Category;
 use dmflow::flow::Flow;
 use dmflow::flow::model::Step;
 use dmflow::report::terminal::{SharedBuffer, Terminal};
@@ -56,21 +55,23 @@ pub async fn execute(
                 .buffered(jobs)
                 .collect()
                 .await;
-        for (result, held_output) in outcomes {
+        for (mut result, held_output) in outcomes {
             let index = runs[position];
             position += 1;
             if let Some(text) = held_output {
                 progress.suspend(|| prepared.terminal.raw(&text));
             }
             progress.advance();
+            let store = prepared.store().cloned();
+            let notes = dmflow::tokens::merge::hand_over(store.as_ref(), &mut result)
+                .await
+                .map_err(super::setup::store_failure)?;
+            notes.iter().for_each(|n| prepared.terminal.note(n));
+            if store.is_some() {
+                prepared.reload().await?;
+            }
             if result.outcome() == Outcome::Passed {
                 passed[index] = Some((position, result.outputs.clone()));
-            }
-            if let Some(store) = prepared.store().cloned() {
-                dmflow::tokens::merge::store_outputs(&store, &result)
-                    .await
-                    .map_err(|e| Failure::new(Category::Runtime, e.0, None))?;
-                prepared.reload().await?;
             }
             results.push(result);
             if let Some(earlier) = last_run[index].replace(results.len() - 1)
@@ -163,7 +164,7 @@ async fn run_one(
     };
     let result = match inputs {
         Ok(inputs) => {
-            let options = prepared.options(inputs);
+            let options = prepared.options(flow, inputs);
             dmflow::run_flow(flow, &options, observer).await
         }
         Err((input, provider)) => {

@@ -6,17 +6,20 @@ use super::Failure;
 use super::plan::Plan;
 use crate::cli::RunCommon;
 use dmflow::Category;
+use dmflow::flow::Flow;
+use dmflow::flow::model::StepAction;
 use dmflow::oauth::browser::Browser;
 use dmflow::oauth::settings::OAuthRuntime;
 use dmflow::report::terminal::Terminal;
 use dmflow::run::http::{Client, HostRewrite};
 use dmflow::secret::Redactor;
 use dmflow::store::{ProfileStore, TokenEndpoint};
+use dmflow::tokens::shield::{Moment, Signal};
 use dmflow::tokens::{TokenHook, TokenSupport};
 use dmflow::{Loader, RunOptions};
 use indexmap::IndexMap;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// A prepared run: the plan, and what every flow run's options are made of.
@@ -51,19 +54,22 @@ struct Stored {
     values: IndexMap<String, Value>,
     endpoint: Option<TokenEndpoint>,
     sign_in: Option<String>,
+    generation: u64,
 }
 
 /// The flow that signs in, when the project has the usual one.
 const LOGIN_FLOW: &str = "flows/login.yaml";
 
 impl Prepared {
-    /// The options of one flow run: the store's values with `inputs` (values from the flow's
-    /// providers) over them.
-    pub fn options(&self, inputs: IndexMap<String, Value>) -> RunOptions {
+    /// The options of one run of `flow`: the store's values with `inputs` (values from the
+    /// flow's providers) over them.
+    pub fn options(&self, flow: &Flow, inputs: IndexMap<String, Value>) -> RunOptions {
         let base = &self.base;
         let mut support = base.support.clone();
         support.stored_endpoint = self.stored.endpoint.clone();
         support.sign_in = self.stored.sign_in.clone();
+        support.generation = self.stored.generation;
+        support.hands_over = handed_over(flow);
         let mut stored = self.stored.values.clone();
         stored.extend(inputs);
         let mut options = RunOptions {
@@ -97,6 +103,73 @@ impl Prepared {
         self.stored = read_stored(&self.base.support).await?;
         Ok(())
     }
+}
+
+/// The outputs a flow and its sub-flows hand to the token store.
+fn handed_over(flow: &Flow) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = flow.output_names().map(str::to_string).collect();
+    for step in &flow.steps {
+        if let StepAction::Flow(sub) = &step.action {
+            names.extend(handed_over(&sub.flow));
+        }
+    }
+    names
+}
+
+/// Whether running `flow` may write the token store: it hands outputs over, or gets tokens.
+fn writes_store(flow: &Flow) -> bool {
+    flow.output_names().next().is_some()
+        || flow.steps.iter().any(|step| match &step.action {
+            StepAction::Flow(sub) => writes_store(&sub.flow),
+            StepAction::Kind(_) => matches!(step.kind, "token" | "refresh"),
+        })
+}
+
+/// What a SIGINT or SIGTERM does once a token request has been shielded from it: held off
+/// during the request (said once), then the process ends as the signal asks (130 or 143).
+pub fn on_signal(signal: Signal, moment: Moment) {
+    match moment {
+        Moment::HeldOff => eprintln!(
+            "dmflow: {} received during a token request: stopping as soon as its answer is stored",
+            signal.name()
+        ),
+        Moment::Act => {
+            eprintln!("dmflow: stopped by {}", signal.name());
+            std::process::exit(signal.exit_code());
+        }
+    }
+}
+
+/// Checks the token store as ssh checks a key (warnings are shown; a store others can write
+/// or another user owns is refused), and, when the run may write it, that it can be written
+/// now: before a sign-in rather than after.
+pub async fn open_store(
+    store: &ProfileStore,
+    writes: bool,
+    terminal: &Terminal,
+) -> Result<(), Failure> {
+    let store = store.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let warnings = store.inspect()?;
+        if writes {
+            store.probe()?;
+        }
+        Ok::<_, dmflow::store::StoreError>(warnings)
+    })
+    .await
+    .map_err(|e| Failure::new(Category::Runtime, e.to_string(), None))?;
+    match checked {
+        Ok(warnings) => {
+            warnings.iter().for_each(|w| terminal.warning(w));
+            Ok(())
+        }
+        Err(e) => Err(store_failure(e)),
+    }
+}
+
+/// A store error as the failure of a command.
+pub fn store_failure(e: dmflow::store::StoreError) -> Failure {
+    Failure::new(Category::Runtime, e.message, e.help.as_deref())
 }
 
 /// Loads, plans and sets up; `Err` when the run cannot start (problems are printed, and kept
@@ -178,9 +251,11 @@ pub async fn prepare(common: &RunCommon) -> Result<Prepared, Failure> {
             .to_string()
         });
         let store = ProfileStore::new(&state_dir, &profile)
-            .map_err(|e| Failure::new(Category::Invalid, e.0, None))?;
+            .map_err(|e| Failure::new(Category::Invalid, e.message, None))?;
+        open_store(&store, plan.flows.iter().any(writes_store), &terminal).await?;
         support.store = Some(store);
     }
+    dmflow::tokens::shield::set_handler(on_signal);
     let mut runtime = OAuthRuntime {
         browser,
         paste: common.no_browser,
@@ -223,12 +298,7 @@ pub async fn prepare(common: &RunCommon) -> Result<Prepared, Failure> {
 /// The profile's stored values, and how to sign in again.
 async fn read_stored(support: &TokenSupport) -> Result<Stored, Failure> {
     let data = match &support.store {
-        Some(store) => Some(
-            store
-                .read_async()
-                .await
-                .map_err(|e| Failure::new(Category::Runtime, e.0, None))?,
-        ),
+        Some(store) => Some(store.read_async().await.map_err(store_failure)?),
         None => None,
     };
     let recorded = data
@@ -245,6 +315,7 @@ async fn read_stored(support: &TokenSupport) -> Result<Stored, Failure> {
     if let Some(data) = data {
         stored.endpoint = data.endpoint;
         stored.values = data.values;
+        stored.generation = data.generation;
     }
     Ok(stored)
 }

@@ -3,12 +3,15 @@
 //! coordinated refresh the engine uses.
 
 use super::Failure;
+use super::setup::store_failure;
 use crate::cli::{EnvArgs, ExecArgs, ExportFormat, ProfileArgs, ProfileJsonArgs};
 use dmflow::Category;
 use dmflow::run::http::{Client, Prepared, Session as HttpSession};
 use dmflow::secret::Redactor;
 use dmflow::store::{MOCK_PROFILE, ProfileData, ProfileStore};
+use dmflow::tokens::merge::{Origin, merge};
 use dmflow::tokens::names::{ACCESS_TOKEN, REFRESH_TOKEN};
+use dmflow::tokens::refresh::Source;
 
 /// A profile opened for a command, with what a refresh or a revocation needs.
 struct Session {
@@ -18,6 +21,9 @@ struct Session {
     running: Option<dmflow::mock::Running>,
     redactor: Redactor,
     client: Client,
+    /// A refresh whose answer could not be stored: the command hands the tokens out, then
+    /// fails with this.
+    unstored: Option<Failure>,
 }
 
 fn runtime(message: impl Into<String>) -> Failure {
@@ -25,7 +31,8 @@ fn runtime(message: impl Into<String>) -> Failure {
 }
 
 impl Session {
-    fn open(profile_args: &ProfileArgs) -> Result<Session, Failure> {
+    /// Opens the profile; its store is checked first (see `dmflow::store::hygiene`).
+    async fn open(profile_args: &ProfileArgs) -> Result<Session, Failure> {
         let (args, mock) = (&profile_args.store, profile_args.mock);
         let client = super::net::client(&profile_args.net)?;
         let state_dir = dmflow::paths::state_dir(args.state_dir.as_ref())?;
@@ -38,7 +45,10 @@ impl Session {
             .to_string()
         });
         let store = ProfileStore::new(&state_dir, &profile)
-            .map_err(|e| Failure::new(Category::Invalid, e.0, None))?;
+            .map_err(|e| Failure::new(Category::Invalid, e.message, None))?;
+        let terminal = super::ui::terminal(Redactor::new(false), false);
+        super::setup::open_store(&store, false, &terminal).await?;
+        dmflow::tokens::shield::set_handler(super::setup::on_signal);
         Ok(Session {
             store,
             state_dir,
@@ -46,11 +56,12 @@ impl Session {
             running: None,
             redactor: Redactor::new(false),
             client,
+            unstored: None,
         })
     }
 
     async fn read(&self) -> Result<ProfileData, Failure> {
-        self.store.read_async().await.map_err(|e| runtime(e.0))
+        self.store.read_async().await.map_err(store_failure)
     }
 
     /// The HTTP session: under the mock profile, an in-process emulator answers for Dailymotion.
@@ -69,6 +80,14 @@ impl Session {
             self.client.clone(),
             self.running.as_ref().map(dmflow::mock::Running::rewrite),
         ))
+    }
+
+    /// How the command ends once it has handed the tokens out.
+    fn finish(&mut self) -> Result<Category, Failure> {
+        match self.unstored.take() {
+            Some(failure) => Err(failure),
+            None => Ok(Category::Ok),
+        }
     }
 
     /// How to sign in: what the store recorded, else the usual login flow.
@@ -147,9 +166,24 @@ impl Session {
             scope: None,
             advice,
         };
-        let refreshed = dmflow::tokens::refresh::under_lock(&self.store, grant).await;
+        let refreshed =
+            dmflow::tokens::refresh::under_lock(&self.store, grant, Source::Store, None).await;
         match refreshed {
-            Ok(_) => {
+            Ok(refreshed) => {
+                if let Some(error) = refreshed.unstored {
+                    // The new tokens exist only in this process now: the command hands them
+                    // out, then fails.
+                    let mut data = data;
+                    merge(&mut data, &refreshed.tokens, Origin::Refresh);
+                    self.unstored = Some(Failure::new(
+                        Category::Runtime,
+                        format!(
+                            "the provider rotated the refresh token, but the token store could not be written ({error}): the new tokens were handed out by this command only"
+                        ),
+                        Some("keep them now; free space or fix the store, then sign in again"),
+                    ));
+                    return Ok(data);
+                }
                 super::ui::note(&format!(
                     "dmflow: refreshed the access token of profile `{}`",
                     self.store.name
@@ -229,7 +263,7 @@ pub async fn env(args: EnvArgs) -> Result<Category, Failure> {
             Some("use another format (sh, fish, dotenv, json), or set GITHUB_ENV=PATH"),
         ));
     }
-    let mut session = Session::open(&args.profile)?;
+    let mut session = Session::open(&args.profile).await?;
     let data = session.read().await?;
     if data.values.is_empty() {
         return Err(session.nothing_stored(&data, "nothing"));
@@ -245,12 +279,12 @@ pub async fn env(args: EnvArgs) -> Result<Category, Failure> {
         None,
         &mut std::io::stdout(),
     )?;
-    Ok(Category::Ok)
+    session.finish()
 }
 
 /// `dmflow token`: the token alone, or with `--json` the token with its expiry and scope.
 pub async fn token(args: ProfileJsonArgs) -> Result<Category, Failure> {
-    let mut session = Session::open(&args.profile)?;
+    let mut session = Session::open(&args.profile).await?;
     let data = session.fresh().await?;
     let token = data.text(ACCESS_TOKEN).unwrap_or_default();
     if args.json {
@@ -267,7 +301,7 @@ pub async fn token(args: ProfileJsonArgs) -> Result<Category, Failure> {
     } else {
         println!("{token}");
     }
-    Ok(Category::Ok)
+    session.finish()
 }
 
 /// A Unix time as RFC 3339 text.
@@ -279,7 +313,7 @@ fn instant(seconds: i64) -> Option<String> {
 
 /// `dmflow exec -- CMD ARGS...`: the child's exit code is ours (128 + signal if killed).
 pub async fn exec(args: ExecArgs) -> Result<Category, Failure> {
-    let mut session = Session::open(&args.profile)?;
+    let mut session = Session::open(&args.profile).await?;
     let data = session.fresh().await?;
     let (program, rest) = args.command.split_first().ok_or_else(|| {
         Failure::new(
@@ -288,6 +322,9 @@ pub async fn exec(args: ExecArgs) -> Result<Category, Failure> {
             Some("dmflow exec -- CMD ARGS..."),
         )
     })?;
+    if let Some(failure) = session.unstored.take() {
+        failure.report();
+    }
     // The same names and values every environment export accepts (a hand-edited store).
     dmflow::export::check(&data.values, dmflow::export::Format::Sh)?;
     let mut command = tokio::process::Command::new(program);
@@ -311,7 +348,7 @@ pub async fn exec(args: ExecArgs) -> Result<Category, Failure> {
 
 /// `dmflow status`.
 pub async fn status(args: ProfileJsonArgs) -> Result<Category, Failure> {
-    let session = Session::open(&args.profile)?;
+    let session = Session::open(&args.profile).await?;
     let data = session.read().await?;
     let now = jiff::Timestamp::now().as_second();
     if args.json {
@@ -367,10 +404,20 @@ pub async fn status(args: ProfileJsonArgs) -> Result<Category, Failure> {
     Ok(Category::Ok)
 }
 
-/// `dmflow logout`.
+/// `dmflow logout`: the store is proven writable first, so that the tokens are never revoked
+/// and then kept (dead) for want of a deletion.
 pub async fn logout(args: ProfileArgs) -> Result<Category, Failure> {
-    let mut session = Session::open(&args)?;
-    let data = session.read().await?;
+    let mut session = Session::open(&args).await?;
+    let unrevoked = |e: dmflow::store::StoreError| {
+        Failure::new(
+            Category::Runtime,
+            format!("{}; nothing was revoked", e.message),
+            e.help.as_deref(),
+        )
+    };
+    let locked = session.store.lock_async().await.map_err(unrevoked)?;
+    let (locked, data) = locked.read_async().await.map_err(store_failure)?;
+    let (locked, ()) = locked.probe_async().await.map_err(unrevoked)?;
     match session.revoke(&data).await? {
         Some(status) if (200..300).contains(&status) => {
             eprintln!("revoked the tokens with the provider")
@@ -381,11 +428,10 @@ pub async fn logout(args: ProfileArgs) -> Result<Category, Failure> {
         Some(status) => eprintln!("warning: the provider answered {status} to the revocation"),
         None => eprintln!("nothing to revoke with the provider"),
     }
-    let store = session.store.clone();
-    let deleted = tokio::task::spawn_blocking(move || store.delete())
+    let deleted = tokio::task::spawn_blocking(move || locked.delete())
         .await
         .map_err(|e| runtime(e.to_string()))?
-        .map_err(|e| runtime(e.0))?;
+        .map_err(store_failure)?;
     eprintln!(
         "{} profile `{}`",
         if deleted {

@@ -127,9 +127,13 @@ impl Loader {
             Ok(root) => return self.compile_with(source, &root, ""),
             Err(err) => err,
         };
-        let first = crate::yaml::yaml_error(source, &err).help_opt(Some(
-            "the steps after this point were not checked: fix this first".into(),
-        ));
+        let first = crate::yaml::yaml_error(source, &err);
+        let unchecked = "the steps after this point were not checked: fix this first";
+        let help = match &first.help {
+            Some(help) => format!("{help}\n{unchecked}"),
+            None => unchecked.to_string(),
+        };
+        let first = first.help(help);
         let lines: Vec<&str> = source.text.split('\n').collect();
         let mut cut = enclosing_step_start(&lines, first.pos.map(|p| p.line as usize).unwrap_or(1));
         for _ in 0..MAX_CUTS {

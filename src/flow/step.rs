@@ -95,8 +95,15 @@ pub fn compile(
                 diag = diag.help(format!(
                     "`{key}` belongs to the flow, not to a step: move it to the top level"
                 ));
+            } else if matches!(key, "headers" | "json" | "body") {
+                diag = diag.help(format!(
+                    "`{key}` belongs under the request (`http:`) for what is sent, or under \
+                     `expect:` for what must come back"
+                ));
             } else if crate::run::expect::EXPECT_FIELDS.contains(&key) {
                 diag = diag.help(format!("`{key}` belongs under `expect:`"));
+            } else if matches!(key, "url" | "method" | "query" | "form" | "timeout") {
+                diag = diag.help(format!("`{key}` belongs under the request: `http:`"));
             } else if RETRY_FIELDS.contains(&key) {
                 diag = diag.help(format!("`{key}` belongs under `retry:`"));
             }

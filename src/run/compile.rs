@@ -307,15 +307,28 @@ impl CompileCx<'_> {
                 NodeKind::Number(n) => Text::literal(n.to_string(), value.pos),
                 NodeKind::Bool(b) => Text::literal(b.to_string(), value.pos),
                 _ => {
-                    self.problem(
-                        Diagnostic::new(format!(
-                            "`{}` takes text, found {}",
-                            entry.key,
-                            value.describe()
-                        ))
-                        .label("expected text"),
-                        value.pos,
-                    );
+                    let line = crate::yaml::source_line(&self.source.text, entry.key_pos.line);
+                    let before = line
+                        .chars()
+                        .take(entry.key_pos.col.saturating_sub(1) as usize)
+                        .collect::<String>();
+                    // `{ description: a; b, c }`: the comma made `c` a key of its own.
+                    let comma = value.is_null() && before.trim_end().ends_with(',');
+                    let diag = Diagnostic::new(format!(
+                        "`{}` takes text, found {}",
+                        entry.key,
+                        value.describe()
+                    ))
+                    .label("expected text");
+                    let diag = if comma {
+                        diag.help(
+                            "inside `{ }` a comma starts a new entry: quote the value that \
+                             holds it (`description: \"a; b, c\"`)",
+                        )
+                    } else {
+                        diag
+                    };
+                    self.problem(diag, value.pos);
                     continue;
                 }
             };

@@ -1,6 +1,6 @@
-//! The `refresh` step: the refresh_token grant. A rotated refresh token replaces the old one;
-//! when the old one came from the token store, the refresh is coordinated with other processes
-//! through the store's lock.
+//! The `refresh` step: the refresh_token grant. A rotated refresh token replaces the old one,
+//! and is stored the moment it arrives (see `tokens::refresh`); when the old one came from the
+//! token store, the refresh is coordinated with other processes through the store's lock.
 
 use crate::compiled::{Text, ValueTree};
 use crate::diagnostic::Pos;
@@ -85,7 +85,8 @@ impl Action for RefreshAction {
     ) -> BoxFuture<'a, Result<ActionOutput, StepError>> {
         Box::pin(async move {
             let client = self.client.resolve(cx, "refresh")?;
-            let refresh_token = match cx.render_opt(self.refresh_token.as_ref())? {
+            let explicit = cx.render_opt(self.refresh_token.as_ref())?;
+            let refresh_token = match explicit.clone() {
                 Some(token) => token,
                 None => cx.var_text(REFRESH_TOKEN).ok_or_else(|| {
                     StepError::invalid(
@@ -96,10 +97,11 @@ impl Action for RefreshAction {
                 })?,
             };
             let scope = scope_of(self.scope.as_ref(), cx)?;
-            let (note, outputs) = for_step(cx, &client, &refresh_token, scope).await?;
+            let refreshed =
+                for_step(cx, &client, &refresh_token, scope, explicit.is_some()).await?;
             Ok(ActionOutput {
-                outputs,
-                notes: note.into_iter().collect(),
+                outputs: refreshed.tokens,
+                notes: refreshed.notes,
                 ..ActionOutput::default()
             })
         })

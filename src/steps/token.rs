@@ -1,5 +1,7 @@
 //! The `token` step: the authorization_code grant (with what `authorize` left: the redirect
-//! URI and the PKCE verifier), or the `password` and `client_credentials` grants.
+//! URI and the PKCE verifier), or the `password` and `client_credentials` grants. When the
+//! flow hands tokens to the store, the answer is stored the moment it arrives (the outputs it
+//! hands over, with the endpoint), through `tokens::persist`.
 
 use crate::compiled::{Text, ValueTree};
 use crate::diagnostic::{Diagnostic, Pos};
@@ -10,13 +12,17 @@ use crate::run::compile::CompileCx;
 use crate::run::context::StepCx;
 use crate::run::error::StepError;
 use crate::run::kind::{Action, ActionOutput, StepKind};
+use crate::store::TokenEndpoint;
 use crate::tokens::TokenSupport;
-use crate::tokens::client::{ClientTexts, record};
-use crate::tokens::merge::Origin;
+use crate::tokens::client::{ClientTexts, endpoint, record};
+use crate::tokens::merge::{Origin, TokensSeen, merge, record_endpoint};
 use crate::tokens::names::TOKEN_OUTPUTS;
+use crate::tokens::persist::{Persisted, send_and_store, store_error};
 use crate::yaml::{Node, Spanned};
 use futures_util::future::BoxFuture;
+use indexmap::IndexMap;
 use serde::Deserialize;
+use serde_json::Value;
 
 /// The `token` step kind.
 pub struct Token;
@@ -214,14 +220,57 @@ impl Action for TokenAction {
                 provider: crate::provider::for_url(&client.token_url),
                 sign_in: Some(&again),
             };
-            let (_, outputs) =
-                crate::oauth::grant::request(cx.session, cx.redactor, &client, form, grant, advice)
-                    .await?;
+            let send =
+                crate::oauth::grant::request(cx.session, cx.redactor, &client, form, grant, advice);
+            let send = async move { send.await.map(|(_, outputs)| outputs) };
+            let support = options.get::<TokenSupport>();
+            let mut notes = Vec::new();
+            let outputs = match support.filter(|s| s.hands_over_tokens()) {
+                Some(support) => {
+                    let endpoint = endpoint(&client, Origin::Grant, cx);
+                    let (outputs, persisted) = store_at_once(support, endpoint, send).await?;
+                    if let Some(generation) = persisted.generation {
+                        TokensSeen::note(cx.artifacts, generation);
+                    }
+                    if let Some(error) = persisted.unstored {
+                        notes.push(format!(
+                            "the tokens could not be stored yet ({error}); they go to the store when the flow ends, if it can be written then"
+                        ));
+                    }
+                    outputs
+                }
+                None => send.await?,
+            };
             record(&client, Origin::Grant, cx);
             Ok(ActionOutput {
                 outputs,
+                notes,
                 ..ActionOutput::default()
             })
         })
     }
+}
+
+/// Sends a grant and stores the outputs the flow hands over from its answer at once.
+async fn store_at_once(
+    support: &TokenSupport,
+    endpoint: TokenEndpoint,
+    send: impl std::future::Future<Output = Result<IndexMap<String, Value>, StepError>>,
+) -> Result<(IndexMap<String, Value>, Persisted), StepError> {
+    let store = support
+        .store
+        .as_ref()
+        .ok_or_else(|| StepError::runtime("no token store", None))?;
+    let locked = store.lock_async().await.map_err(store_error)?;
+    let (locked, data) = locked.read_async().await.map_err(store_error)?;
+    send_and_store(locked, data, None, send, |data, tokens| {
+        let handed: IndexMap<String, Value> = tokens
+            .iter()
+            .filter(|(name, _)| support.hands_over.contains(*name))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        merge(data, &handed, Origin::Grant);
+        record_endpoint(data, endpoint);
+    })
+    .await
 }

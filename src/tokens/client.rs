@@ -163,8 +163,8 @@ pub fn from_endpoint(
     })
 }
 
-/// Records, for the token store, the endpoint a step got tokens from.
-pub fn record(client: &Client, origin: Origin, cx: &mut StepCx<'_>) {
+/// The endpoint a step got tokens from, as the token store records it.
+pub fn endpoint(client: &Client, origin: Origin, cx: &StepCx<'_>) -> TokenEndpoint {
     let support = cx.options.get::<TokenSupport>();
     let with_secret = support.is_some_and(|s| s.store_client_secret);
     let sign_in = (origin == Origin::Grant).then(|| {
@@ -173,13 +173,18 @@ pub fn record(client: &Client, origin: Origin, cx: &mut StepCx<'_>) {
             .unwrap_or_else(|| "dmflow run".into());
         format!("{command} {}", cx.flow_file)
     });
-    let endpoint = TokenEndpoint {
+    TokenEndpoint {
         token_url: client.token_url.to_string(),
         client_id: client.client_id.clone(),
         client_auth: if client.basic { "basic" } else { "form" }.into(),
         client_secret: client.client_secret.clone().filter(|_| with_secret),
         sign_in,
-    };
+    }
+}
+
+/// Records, for the token store, the endpoint a step got tokens from.
+pub fn record(client: &Client, origin: Origin, cx: &mut StepCx<'_>) {
+    let endpoint = endpoint(client, origin, cx);
     let origin = match cx.artifacts.get::<Granted>() {
         Some(earlier) if earlier.origin == Origin::Grant => Origin::Grant,
         _ => origin,

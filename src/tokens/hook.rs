@@ -4,6 +4,7 @@
 //! that looks like a missing scope gets a note naming the scope.
 
 use super::client::{Fields, resolve};
+use super::merge::TokensSeen;
 use super::names::{ACCESS_TOKEN, COMPANIONS, REFRESH_TOKEN};
 use super::refresh::for_step;
 use super::support::TokenSupport;
@@ -43,11 +44,13 @@ impl Hook for TokenHook {
 /// Before the first step: a stored access token that expires within the skew is refreshed
 /// (when the flow can reach a token endpoint), and the refresh shows as a step of its own.
 async fn refresh_if_expiring(cx: &mut StepCx<'_>) -> Option<StepResult> {
+    let options = cx.options;
+    let support = options.get::<TokenSupport>()?;
+    TokensSeen::note(cx.artifacts, support.generation);
     if cx.origin(ACCESS_TOKEN) != Some(Origin::Store) {
         return None;
     }
-    let options = cx.options;
-    let store = options.get::<TokenSupport>()?.store.as_ref()?;
+    let store = support.store.as_ref()?;
     let data = store.read_async().await.ok()?;
     // A stored access token comes with what its refresh needs, even if the flow does not ask.
     for companion in COMPANIONS {
@@ -66,13 +69,13 @@ async fn refresh_if_expiring(cx: &mut StepCx<'_>) -> Option<StepResult> {
     let mut result = StepResult::new("refresh (automatic)", "refresh");
     let client = resolve(Fields::default(), cx, "automatic refresh").ok()?;
     let refresh_token = cx.var_text(REFRESH_TOKEN)?;
-    match for_step(cx, &client, &refresh_token, None).await {
-        Ok((note, tokens)) => {
+    match for_step(cx, &client, &refresh_token, None, false).await {
+        Ok(refreshed) => {
             result
                 .notes
                 .push("the stored access token was about to expire: refreshed it first".into());
-            result.notes.extend(note);
-            for (name, value) in tokens {
+            result.notes.extend(refreshed.notes);
+            for (name, value) in refreshed.tokens {
                 cx.set(&name, value.clone(), false);
                 result.saved.insert(name, value);
             }
@@ -114,8 +117,9 @@ async fn retry_after_refresh(
     let Ok(client) = resolve(Fields::default(), cx, "automatic refresh") else {
         return Ok(exchange);
     };
-    let (note, tokens) = for_step(cx, &client, &refresh_token, None).await?;
-    cx.notes.extend(note);
+    let refreshed = for_step(cx, &client, &refresh_token, None, false).await?;
+    cx.notes.extend(refreshed.notes);
+    let tokens = refreshed.tokens;
     let Some(new_token) = tokens.get(ACCESS_TOKEN).map(crate::template::value_to_text) else {
         return Ok(exchange);
     };

@@ -4,6 +4,7 @@
 use crate::oauth::errors::Advice;
 use crate::provider::Profile;
 use crate::store::{ProfileStore, TokenEndpoint};
+use std::collections::BTreeSet;
 
 /// A run's token settings, kept among the run's options.
 #[derive(Debug, Clone, Default)]
@@ -22,9 +23,22 @@ pub struct TokenSupport {
     pub sign_in: Option<String>,
     /// How this run was started (`dmflow run --mock`), to say how to run a sign-in again.
     pub run_command: String,
+    /// The generation of the store's values the run was given (see `tokens::merge`).
+    pub generation: u64,
+    /// The outputs the flow (with its sub-flows) hands to the store when it passes: a token
+    /// answer among them is stored the moment it arrives.
+    pub hands_over: BTreeSet<String>,
 }
 
 impl TokenSupport {
+    /// Whether the flow hands tokens to the store.
+    pub fn hands_over_tokens(&self) -> bool {
+        self.store.is_some()
+            && [super::names::ACCESS_TOKEN, super::names::REFRESH_TOKEN]
+                .iter()
+                .any(|name| self.hands_over.contains(*name))
+    }
+
     pub fn advice(&self, provider: Option<&'static Profile>) -> Advice<'_> {
         Advice {
             provider,

@@ -124,7 +124,7 @@ impl<'input> Builder<'input> {
         if depth > MAX_DEPTH {
             return Err(YamlError::at(
                 &span.start,
-                format!("Depth: the YAML nests more than {MAX_DEPTH} levels"),
+                format!("nested more than {MAX_DEPTH} levels deep here"),
             ));
         }
         self.count(1, &span)?;
@@ -182,7 +182,7 @@ impl<'input> Builder<'input> {
             return Err(YamlError::at(
                 &span.start,
                 format!(
-                    "Nodes: more than {MAX_NODES} values (aliases counted each time they are used)"
+                    "more than {MAX_NODES} values by here (an alias counts each time it is used)"
                 ),
             ));
         }
@@ -475,9 +475,9 @@ mod tests {
         let multi = parse("a: 1\n---\nb: 2\n").unwrap_err();
         assert!(multi.message.contains("multiple YAML documents"));
         let deep = format!("a: {}{}", "[".repeat(100), "]".repeat(100));
-        assert!(parse(&deep).unwrap_err().message.contains("Depth"));
+        assert!(parse(&deep).unwrap_err().message.contains("levels deep"));
         let bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n";
-        assert!(parse(bomb).unwrap_err().message.contains("Nodes"));
+        assert!(parse(bomb).unwrap_err().message.contains("values by here"));
         assert_eq!(parse("").unwrap().kind, NodeKind::Null);
     }
 }

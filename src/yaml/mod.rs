@@ -29,13 +29,75 @@ pub fn parse_text(text: &str) -> Result<Node, events::YamlError> {
 /// Turns a YAML error into a diagnostic in the flow's terms.
 pub fn yaml_error(source: &Arc<Source>, err: &events::YamlError) -> Diagnostic {
     let raw = strip_location(err.message.trim());
-    let (message, label, help) = humanize(&raw);
+    let line = source_line(&source.text, err.line);
+    let (message, label, help) = match mistake(&raw, line, err.col) {
+        Some((message, label, help)) => (message, label.to_string(), Some(help)),
+        None => humanize(&raw),
+    };
     let diag = Diagnostic::new(message).label(label).help_opt(help);
     if err.line > 0 {
         diag.at(source, Pos::new(err.line, err.col, 1))
     } else {
         diag.in_file(source)
     }
+}
+
+/// Line `number` (1-based) of `text`, or "".
+pub fn source_line(text: &str, number: u32) -> &str {
+    let index = (number as usize).saturating_sub(1);
+    text.split('\n')
+        .nth(index)
+        .unwrap_or("")
+        .trim_end_matches('\r')
+}
+
+/// Mistakes people make in flow files, recognised from the parser's complaint and the line it
+/// points at: (message, label, help) that say what to write instead.
+fn mistake(raw: &str, line: &str, col: u32) -> Option<(String, &'static str, String)> {
+    if line.contains("{{") {
+        let fixed = line.trim().replace("{{", "<<").replace("}}", ">>");
+        return Some((
+            "`{{` starts a YAML mapping here: dmflow's placeholders are written `<< name >>`"
+                .into(),
+            "YAML reads a mapping from here",
+            format!("write `{fixed}`"),
+        ));
+    }
+    if raw.contains("flow mapping") || raw.contains("flow sequence") {
+        let upto = line
+            .char_indices()
+            .nth(col.saturating_sub(1) as usize)
+            .map_or(line.len(), |(i, _)| i);
+        let key_end = line[..upto].rfind(": ")?;
+        let key_start = line[..key_end]
+            .rfind(['{', ',', ' ', '['])
+            .map_or(0, |i| i + 1);
+        let value = line[key_end + 2..]
+            .trim_end()
+            .trim_end_matches(['}', ']'])
+            .trim_end()
+            .trim_end_matches(',');
+        let value = value.split(", ").next().unwrap_or(value).trim();
+        return Some((
+            "inside `{ }` or `[ ]`, this value needs quotes".into(),
+            "the value ends here for YAML",
+            format!(
+                "`[`, `]`, `{{`, `}}` and `,` end a value there: write `{}: \"{}\"`",
+                &line[key_start..key_end],
+                value
+            ),
+        ));
+    }
+    if raw.contains("did not find expected key") {
+        return Some((
+            "this line is not indented like the keys around it".into(),
+            "not a key of the mapping above",
+            "line it up with the other keys of its mapping (spaces only); a value that starts \
+             with `{`, `[`, `*`, `&`, `!`, `|`, `>`, `@` or a backtick must be quoted"
+                .into(),
+        ));
+    }
+    None
 }
 
 /// Drops a trailing " at line L, column C" (the position is shown separately).
@@ -80,9 +142,10 @@ fn humanize(raw: &str) -> (String, String, Option<String>) {
             "a flow file is one document: remove the `---` separators (or split the flows into files)",
         ),
         (
-            "Nodes",
-            "the file is too large to be a flow (too many YAML values)",
-            "split it into several flow files",
+            "values by here",
+            "the file holds too many YAML values to be a flow",
+            "aliases (`*name`) that repeat lists of aliases multiply: is this an alias bomb? \
+             Otherwise split the flow into several files",
         ),
         (
             "Aliases",
@@ -90,7 +153,7 @@ fn humanize(raw: &str) -> (String, String, Option<String>) {
             "use fewer anchors and aliases",
         ),
         (
-            "Depth",
+            "levels deep",
             "the YAML nests too deeply (more than 64 levels)",
             "flatten the structure",
         ),

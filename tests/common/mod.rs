@@ -2,6 +2,9 @@
 //! run flows against, and snapshot settings that keep insta's files in `snapshots/`.
 #![allow(dead_code)]
 
+pub mod gate;
+pub mod oidc;
+
 use assert_cmd::Command;
 use axum::Json;
 use axum::extract::{Path, Query};
@@ -27,6 +30,26 @@ pub fn dmflow(state: &std::path::Path) -> Command {
         .env_remove("HTTPS_PROXY")
         .env_remove("ALL_PROXY")
         .timeout(std::time::Duration::from_secs(60));
+    cmd
+}
+
+/// The same, as a plain process a test can start, signal and wait for.
+pub fn dmflow_process(state: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("dmflow"));
+    cmd.env("DMFLOW_STATE_DIR", state).env("NO_COLOR", "1");
+    for name in [
+        "DMFLOW_BROWSER",
+        "BROWSER",
+        "DISPLAY",
+        "DMFLOW_PROFILE",
+        "DM_API_KEY",
+        "DM_API_SECRET",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ] {
+        cmd.env_remove(name);
+    }
     cmd
 }
 
@@ -56,6 +79,24 @@ pub fn snapshot_settings() -> insta::Settings {
 /// The repository's root.
 pub fn repo() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A command's stdout then stderr, as text (for assertions and their messages).
+pub fn output_text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Runs dmflow with `args` from the repository's root, whatever its exit code.
+pub fn run_in_repo(state: &std::path::Path, args: &[&str]) -> std::process::Output {
+    dmflow(state)
+        .current_dir(repo())
+        .args(args)
+        .output()
+        .expect("dmflow runs")
 }
 
 /// The files of `flows/`, sorted, relative to the repository (`flows/login.yaml`...).
