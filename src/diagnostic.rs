@@ -290,24 +290,39 @@ pub fn render(diag: &Diagnostic, color: bool) -> String {
     out
 }
 
-/// Text shown on a terminal: control characters (escape sequences from a server's body, say)
-/// become visible escapes instead of acting on the terminal.
+/// Text shown on a terminal: everything that could act on the terminal instead of being shown
+/// (escape sequences from a server's body, say) becomes a visible escape such as `\u{1b}`:
+/// C0 and C1 control characters (ESC, BEL, backspace, CSI...), DEL, a CR that does not end a
+/// line, and the invisible marks that reorder a line (bidirectional overrides and isolates).
+/// Line feeds and tabs stay; CR LF becomes LF.
 pub fn clean(text: &str) -> String {
-    if !text
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
+    if !text.chars().any(acts_on_terminal) {
         return text.to_string();
     }
-    text.chars()
-        .map(|c| {
-            if c.is_control() && c != '\n' && c != '\t' {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' && chars.peek() == Some(&'\n') {
+            continue;
+        }
+        if acts_on_terminal(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Whether a character does something on a terminal rather than show itself.
+fn acts_on_terminal(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// Closest candidate to `name` by edit distance, if it is close enough to be a likely typo.
@@ -327,6 +342,22 @@ pub fn did_you_mean<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clean_escapes_whatever_acts_on_a_terminal() {
+        assert_eq!(clean("plain\ttext\nnext"), "plain\ttext\nnext");
+        assert_eq!(clean("\x1b[2Jcleared"), "\\u{1b}[2Jcleared");
+        assert_eq!(clean("\x1b]0;title\x07"), "\\u{1b}]0;title\\u{7}");
+        assert_eq!(clean("\u{9b}31m"), "\\u{9b}31m", "C1 CSI");
+        assert_eq!(clean("ok\rfake"), "ok\\rfake", "a bare CR");
+        assert_eq!(clean("line\r\nnext"), "line\nnext", "CR LF ends a line");
+        assert_eq!(clean("ab\x08\x08"), "ab\\u{8}\\u{8}");
+        assert_eq!(clean("\x7f"), "\\u{7f}");
+        assert_eq!(clean("a\u{202e}b"), "a\\u{202e}b", "bidi override");
+        assert_eq!(clean("café 😀"), "café 😀");
+        let once = clean("\x1b[2J\r\u{9b}");
+        assert_eq!(clean(&once), once, "cleaning twice changes nothing");
+    }
 
     #[test]
     fn offsets_count_characters() {

@@ -51,7 +51,7 @@ impl Failure {
     pub fn report(&self) -> Category {
         eprintln!("error: {}", dmflow::diagnostic::clean(&self.message));
         if let Some(help) = &self.help {
-            eprintln!("  help: {help}");
+            eprintln!("  help: {}", dmflow::diagnostic::clean(help));
         }
         self.category
     }

@@ -325,6 +325,8 @@ pub async fn exec(args: ExecArgs) -> Result<Category, Failure> {
     if let Some(failure) = session.unstored.take() {
         failure.report();
     }
+    // The same names and values every environment export accepts (a hand-edited store).
+    dmflow::export::check(&data.values, dmflow::export::Format::Sh)?;
     let mut command = tokio::process::Command::new(program);
     command.args(rest);
     for (name, value) in &data.values {
@@ -393,7 +395,11 @@ pub async fn status(args: ProfileJsonArgs) -> Result<Category, Failure> {
         } else {
             shown
         };
-        println!("  {name} = {}", dmflow::diagnostic::clean(&shown));
+        println!(
+            "  {} = {}",
+            dmflow::diagnostic::clean(&name.escape_debug().to_string()),
+            dmflow::diagnostic::clean(&shown)
+        );
     }
     Ok(Category::Ok)
 }

@@ -32,7 +32,7 @@ pub fn read(args: &VarArgs) -> Result<CliVars, Vec<Diagnostic>> {
                 vars.insert(name.to_string(), value.to_string());
             }
             _ => problems.push(
-                Diagnostic::new(format!("--var `{pair}` is not NAME=VALUE"))
+                Diagnostic::new(format!("--var `{}` is not NAME=VALUE", pair.escape_debug()))
                     .help("names are letters, digits and _, not starting with a digit: --var ACCESS_TOKEN=abc"),
             ),
         }
@@ -64,6 +64,13 @@ fn read_env_file(path: &Path) -> Result<IndexMap<String, String>, Diagnostic> {
     let mut out = IndexMap::new();
     for item in iter {
         match item {
+            Ok((k, _)) if !dmflow::template::is_variable_name(&k) => {
+                return Err(Diagnostic::new(format!(
+                    "{name}: `{}` is not a variable name",
+                    k.escape_debug()
+                ))
+                .help("names are letters, digits and _, not starting with a digit (dotenv also allows `.`, dmflow does not)"));
+            }
             Ok((k, v)) => {
                 out.insert(k, v);
             }

@@ -101,12 +101,14 @@ pub fn compile(
         .map(|n| inputs(n, &mut cx))
         .unwrap_or_default();
     for input in &inputs {
+        cx.variable_name(&input.name, "inputs:", input.pos);
         cx.define(input.name.clone());
     }
     let mut vars = Vec::new();
     if let Some(node) = field("vars") {
         for entry in cx.entries(node, "vars") {
             cx.context = format!("variable `{}`", entry.key);
+            cx.variable_name(&entry.key, "vars:", entry.key_pos);
             let value = cx.node(&entry.value);
             cx.define(entry.key.clone());
             vars.push(Var {
@@ -120,6 +122,7 @@ pub fn compile(
         .map(|n| {
             strings(n, "secrets", &mut cx)
                 .into_iter()
+                .filter(|s| cx.variable_name(&s.value, "secrets:", s.pos))
                 .map(|s| s.value)
                 .collect()
         })
@@ -214,7 +217,8 @@ pub fn compile(
         .map(|n| strings(n, "outputs", &mut cx))
         .unwrap_or_default();
     for output in &outputs {
-        if !cx.is_defined(&output.value) {
+        if cx.variable_name(&output.value, "outputs:", output.pos) && !cx.is_defined(&output.value)
+        {
             let help = did_you_mean(&output.value, cx.known.iter().map(String::as_str))
                 .map(|c| format!("did you mean `{c}`? "))
                 .unwrap_or_default()

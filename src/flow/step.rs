@@ -285,13 +285,18 @@ fn for_each(
         let Some(field) = field else {
             return default.to_string();
         };
+        let what = format!("{}:", field.key);
         match field.value.as_str() {
-            Some(name) if crate::template::is_variable_name(name) => name.to_string(),
-            _ => {
+            Some(name) if cx.variable_name(name, &what, field.value.pos) => name.to_string(),
+            Some(_) => {
+                ok = false;
+                default.to_string()
+            }
+            None => {
                 cx.problem(
                     Diagnostic::new(format!(
-                        "`{}:` names a variable: letters, digits and _, not starting with a digit",
-                        field.key
+                        "`{what}` names a variable, found {}",
+                        field.value.describe()
                     ))
                     .label("not a variable name"),
                     field.value.pos,
@@ -542,6 +547,9 @@ fn sub_flow(node: &Node, at: &StepContext<'_>, cx: &mut CompileCx<'_>) -> Option
     let mut given = Vec::new();
     if let Some(with) = with {
         for entry in cx.entries(with, "with") {
+            if !cx.variable_name(&entry.key, "with:", entry.key_pos) {
+                continue;
+            }
             if !settable.contains(&entry.key.as_str()) {
                 let help = did_you_mean(&entry.key, settable.iter().copied())
                     .map(|c| format!("did you mean `{c}`? "))

@@ -115,8 +115,10 @@ impl Terminal {
         self
     }
 
+    /// The one way out to the terminal: masked, then cleaned of anything that could act on
+    /// the terminal (see [`for_terminal`]).
     fn write(&self, text: &str) {
-        let masked = self.redactor.mask(text);
+        let masked = for_terminal(&self.redactor.mask(text), self.paint.0);
         let depth = self.depth.load(std::sync::atomic::Ordering::Relaxed);
         let masked = if depth > 1 {
             indent(&masked, &"  ".repeat(depth - 1))
@@ -373,7 +375,7 @@ impl Observer for Terminal {
             return;
         }
         let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_message(self.redactor.mask(message));
+        bar.set_message(for_terminal(&self.redactor.mask(message), false));
         if let Ok(style) = indicatif::ProgressStyle::with_template("    {spinner} {msg}  {elapsed}")
         {
             bar.set_style(style);
@@ -393,7 +395,7 @@ impl Observer for Terminal {
             if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
                 bar.set_style(style);
             }
-            bar.set_message(self.redactor.mask(label));
+            bar.set_message(for_terminal(&self.redactor.mask(label), false));
             bar
         });
         if let Some(total) = total {
@@ -497,6 +499,52 @@ impl Terminal {
     }
 }
 
+/// `text` made safe for a terminal, whoever wrote it (a server's body, header or error message
+/// included): every control character becomes a visible escape ([`crate::diagnostic::clean`]),
+/// except, when colour is on, the colour sequences dmflow itself writes (SGR with the
+/// parameters below: reset, bold, dim, italic, underline and the 16 foreground colours),
+/// which can only colour text, never move the cursor, clear the screen, set a title or hide.
+fn for_terminal(text: &str, colour: bool) -> String {
+    if !colour {
+        return crate::diagnostic::clean(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\x1b') {
+        out.push_str(&crate::diagnostic::clean(&rest[..at]));
+        let tail = &rest[at..];
+        match colour_sequence(tail) {
+            Some(len) => {
+                out.push_str(&tail[..len]);
+                rest = &tail[len..];
+            }
+            None => {
+                out.push_str(&crate::diagnostic::clean("\x1b"));
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(&crate::diagnostic::clean(rest));
+    out
+}
+
+/// The length of the colour sequence `text` starts with, if it starts with one dmflow writes:
+/// `ESC [ n;n... m` with each `n` a harmless SGR parameter.
+fn colour_sequence(text: &str) -> Option<usize> {
+    let body = text.strip_prefix("\x1b[")?;
+    let end = body.find('m')?;
+    let params = &body[..end];
+    let harmless = |p: &str| {
+        (1..=2).contains(&p.len())
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && matches!(
+                p.parse::<u8>(),
+                Ok(0..=4 | 22..=24 | 30..=37 | 39 | 90..=97)
+            )
+    };
+    (params.is_empty() || params.split(';').all(harmless)).then_some(2 + end + 1)
+}
+
 /// `details` of an item named `details[3]`.
 fn step_base_name(name: &str) -> &str {
     name.rsplit_once('[').map_or(name, |(base, _)| base)
@@ -560,4 +608,72 @@ fn indent(text: &str, prefix: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dmflows_own_colours_pass_and_nothing_else_does() {
+        let paint = Paint(true);
+        let ours = format!(
+            "{} {} {} {} {}",
+            paint.red("✗"),
+            paint.green("✓"),
+            paint.yellow("403"),
+            paint.dim("note"),
+            paint.bold("step")
+        );
+        assert_eq!(for_terminal(&ours, true), ours);
+        let rendered = render(
+            &Diagnostic::new("boom")
+                .at(
+                    &crate::diagnostic::Source::new("f.yaml", "a: b\n"),
+                    crate::diagnostic::Pos::new(1, 1, 1),
+                )
+                .label("here")
+                .help("do this"),
+            true,
+        );
+        assert!(rendered.contains('\x1b'), "the renderer colours");
+        assert_eq!(for_terminal(&rendered, true), rendered);
+        assert_eq!(for_terminal("\x1b[1;91mred", true), "\x1b[1;91mred");
+
+        for (hostile, shown) in [
+            ("\x1b[2J", r"\u{1b}[2J"),
+            ("\x1b]0;title\x07", r"\u{1b}]0;title\u{7}"),
+            ("\x1b[8mhidden", r"\u{1b}[8mhidden"),
+            ("\x1b[38;5;1m", r"\u{1b}[38;5;1m"),
+            ("\x1b[+1m", r"\u{1b}[+1m"),
+            ("\x1b[1;8m", r"\u{1b}[1;8m"),
+            ("\x1b[3A", r"\u{1b}[3A"),
+            ("\x1b", r"\u{1b}"),
+        ] {
+            assert_eq!(for_terminal(hostile, true), shown, "{hostile:?}");
+        }
+        assert_eq!(
+            for_terminal("\x1b[31m", false),
+            r"\u{1b}[31m",
+            "no colour: all escaped"
+        );
+    }
+
+    #[test]
+    fn everything_written_goes_through_the_cleaning() {
+        let buffer = SharedBuffer::default();
+        let terminal = Terminal::new(Box::new(buffer.clone()), true, Redactor::new(false), false);
+        terminal.warning("server said \x1b]0;owned\x07 and \u{9b}2J\rover");
+        terminal.raw("\x08\x08 \u{202e}");
+        let written = buffer.take();
+        assert!(
+            written.contains(r"\u{1b}]0;owned\u{7} and \u{9b}2J\rover"),
+            "{written:?}"
+        );
+        assert!(written.contains(r"\u{8}\u{8} \u{202e}"), "{written:?}");
+        assert!(
+            written.starts_with("\x1b[33mwarning:\x1b[0m"),
+            "{written:?}"
+        );
+    }
 }

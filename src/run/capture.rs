@@ -38,6 +38,9 @@ pub struct Capture {
 /// `{ json|header|regex: ..., secret: true }`.
 pub fn compile(entry: &Entry, cx: &mut CompileCx<'_>) -> Option<Capture> {
     let name = &entry.key;
+    if !cx.variable_name(name, "save:", entry.key_pos) {
+        return None;
+    }
     let value = &entry.value;
     let mut secret = false;
     let mut sources: Vec<(&str, &crate::yaml::Node)> = Vec::new();

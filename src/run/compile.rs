@@ -75,6 +75,28 @@ impl CompileCx<'_> {
         self.known.insert(name.into());
     }
 
+    /// Whether `name`, introduced by `what` (`save:`, `vars:`...), is a variable name; if not,
+    /// records why at `pos`. Names end up as shell and CI environment variables (`dmflow env`,
+    /// `--export`), so nothing else is allowed.
+    pub fn variable_name(&mut self, name: &str, what: &str, pos: Pos) -> bool {
+        if crate::template::is_variable_name(name) {
+            return true;
+        }
+        self.problem(
+            Diagnostic::new(format!(
+                "`{}` in `{what}` is not a variable name",
+                name.escape_debug()
+            ))
+            .label("not a variable name")
+            .help(
+                "a name is letters, digits and _, not starting with a digit (like VIDEO_ID): it \
+                 becomes an environment variable in `dmflow env` and `--export`",
+            ),
+            pos,
+        );
+        false
+    }
+
     /// Declares that later steps may rely on `fact`.
     pub fn provide(&mut self, fact: &'static str) {
         self.facts.insert(fact);
