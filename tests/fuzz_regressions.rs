@@ -21,8 +21,6 @@ fn values(pairs: &[(&str, Value)]) -> IndexMap<String, Value> {
 /// a `'` and a backtick went to the dotenv format as `"..."` with the backtick left live, so
 /// `set -a; . file` ran a command (`A="'`id`"`).
 #[test]
-#[ignore = "main's dotenv quoting leaves backticks live in sh; fixed on branch exports \
-            (c3568ff, single-quoted runs): un-ignore once it is merged"]
 fn dotenv_value_with_quote_and_backtick_runs_nothing() {
     oracles::export::check(&values(&[("A", json!("'`id`"))]));
     oracles::export::check(&values(&[("A", json!({"a": "'`"}))]));
@@ -34,8 +32,6 @@ fn dotenv_value_with_quote_and_backtick_runs_nothing() {
 /// Found by the `export` target: a secret holding a lone CR got one `::add-mask::` line
 /// split by that CR, and the runner (which ends lines at CR too) read the rest as output.
 #[test]
-#[ignore = "main splits masks at LF only; branch exports (c3568ff) escapes mask data as the \
-            runner reads it: un-ignore once it is merged"]
 fn github_masks_hold_a_lone_carriage_return() {
     oracles::export::check(&values(&[("ACCESS_TOKEN", json!("first\rsecond-part"))]));
 }
@@ -44,8 +40,6 @@ fn github_masks_hold_a_lone_carriage_return() {
 /// out as it was, so `export VIDEO_I,D='...'` broke the shell's reading of every line after
 /// it (and `X;cmd;Y` would have run `cmd`).
 #[test]
-#[ignore = "main exports any name as it is; branch exports (c3568ff) refuses names that are \
-            not variable names before writing anything: un-ignore once it is merged"]
 fn names_that_are_not_variable_names_are_not_written_raw() {
     oracles::export::check(&values(&[("VIDEO_I,D", json!("v")), ("A", json!("a"))]));
     oracles::export::check(&values(&[("X;id;Y", json!("v"))]));

@@ -241,8 +241,6 @@ fn values() -> impl Strategy<Value = Value> {
 }
 
 #[test]
-#[ignore = "main's dotenv quoting leaves backticks live in sh (tests/fuzz_regressions.rs); \
-            fixed on branch exports (c3568ff): un-ignore once it is merged"]
 fn exports() {
     let maps = prop::collection::vec((names(), values()), 0..6)
         .prop_map(|entries| entries.into_iter().collect::<IndexMap<String, Value>>());
