@@ -52,7 +52,8 @@ pub fn check(values: &IndexMap<String, Value>) {
     check_masks(values);
 }
 
-/// Every secret is masked whole, and each of its lines of 4 characters or more too. The runner
+/// Every secret that is not blank is masked whole, and each of its lines of 4 characters or
+/// more that is not blank too. The runner
 /// reads a step's output with .NET's `StreamReader.ReadLine`, which ends a line at `\n`, `\r` or
 /// `\r\n`, so each such line must be a whole `::add-mask::` command; it then unescapes the
 /// command's data (`%0D`, `%0A`, `%25`), which is what it masks.
@@ -74,12 +75,15 @@ fn check_masks(values: &IndexMap<String, Value>) {
         if !dmflow::secret::is_secret_name(name) {
             continue;
         }
+        // Blank text cannot be masked (the runner ignores it); every other secret is masked
+        // whole, and each of its lines that is not blank and has 4 characters or more too.
         let text = value_to_text(value);
-        let lines = text.split(['\n', '\r']).filter(|l| l.chars().count() >= 4);
-        for part in std::iter::once(text.as_str())
-            .filter(|t| !t.is_empty())
-            .chain(lines)
-        {
+        let maskable = |t: &&str| !t.trim().is_empty();
+        let lines = text
+            .split(['\n', '\r'])
+            .filter(|l| l.chars().count() >= 4)
+            .filter(maskable);
+        for part in std::iter::once(text.as_str()).filter(maskable).chain(lines) {
             assert!(
                 masked.iter().any(|m| m == part),
                 "{part:?} of {name} is not masked: {masks:?}"
