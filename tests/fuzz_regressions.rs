@@ -57,3 +57,26 @@ fn positions_count_lone_carriage_returns_as_line_breaks() {
     );
     oracles::flow::check(&text);
 }
+
+/// Found by tests/fuzz_smoke.rs `expect_and_save` (a CI run): a `status:` template rendering
+/// the secret into something that is no status put the rendered text, secret and all, in the
+/// failure ("`s3cr3t…200` is not a status"). A regex template did the same in "invalid regex"
+/// and in "expected a match for /…/".
+#[test]
+fn failures_of_rendered_checks_mask_the_secret() {
+    let response = "200\ncontent-type: application/json\n\n{\"a\": \"x\"}";
+    oracles::expect::check("expect: { status: <<ACCESS_TOKEN>>200 }", response);
+    oracles::expect::check("expect: { status: [\"<<ACCESS_TOKEN>>\"] }", response);
+    oracles::expect::check(
+        "expect: { json: { $.a: { matches: \"<<ACCESS_TOKEN>>(\" } } }",
+        response,
+    );
+    oracles::expect::check(
+        "expect: { json: { $.a: { matches: \"^<<ACCESS_TOKEN>>$\" } } }",
+        response,
+    );
+    oracles::expect::check(
+        "expect: { headers: { content-type: { matches: \"<<ACCESS_TOKEN>>\" } } }",
+        response,
+    );
+}

@@ -412,6 +412,11 @@ impl Checker<'_> {
                 });
             }
         }
+        // Rendered statuses and regexes may hold a secret, and so may the messages quoting
+        // them: mask every message once here, whatever built it.
+        for failure in &mut failures {
+            failure.message = self.redactor.mask(&failure.message);
+        }
         Ok(failures)
     }
 
