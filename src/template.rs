@@ -14,7 +14,7 @@ use crate::secret::{Redactor, is_secret_name};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use indexmap::IndexMap;
-use minijinja::machinery::{CompiledTemplate, Instruction, TemplateConfig};
+use minijinja::machinery::{CompiledTemplate, Instruction, Instructions, TemplateConfig};
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::{Object, Serde};
 use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
@@ -109,6 +109,15 @@ fn globals() -> &'static BTreeSet<String> {
 /// Whether the environment has a filter (`test == false`) or a test of this name, found by
 /// asking it once per name.
 fn known(name: &str, test: bool) -> bool {
+    // Only a name the probe below can hold (a test named in a string can be anything).
+    let mut chars = name.chars();
+    if !chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return false;
+    }
     static FILTERS: Memo<bool> = Memo::new();
     static TESTS: Memo<bool> = Memo::new();
     let (memo, probe, unknown) = if test {
@@ -628,6 +637,34 @@ impl std::io::Write for Counter {
     }
 }
 
+/// The test a `select`, `reject`, `selectattr` or `rejectattr` filter names, when it is
+/// written literally: `ids | select('odd')`, `videos | selectattr('n', 'gt', 3)`. `filter_at`
+/// is the filter's instruction; `args` counts the value too. Unknown (`None`) when an
+/// argument after the test's name is not a constant, which takes more than one instruction.
+fn named_test<'s>(
+    instructions: &'s Instructions<'s>,
+    filter_at: u32,
+    filter: &str,
+    args: u16,
+) -> Option<&'s str> {
+    let position = match filter {
+        "select" | "reject" => 1,
+        "selectattr" | "rejectattr" => 2,
+        _ => return None,
+    };
+    let after_name = u32::from(args).checked_sub(position + 1)?;
+    let name_at = filter_at.checked_sub(after_name + 1)?;
+    if !(name_at + 1..filter_at)
+        .all(|i| matches!(instructions.get(i), Some(Instruction::LoadConst(_))))
+    {
+        return None;
+    }
+    match instructions.get(name_at)? {
+        Instruction::LoadConst(value) => value.as_str(),
+        _ => None,
+    }
+}
+
 fn undefined_result(source: &str) -> TemplateError {
     TemplateError::Invalid {
         message: format!("`{}` is undefined", source.trim()),
@@ -663,6 +700,12 @@ fn validate(text: &str) -> Result<Checked, TemplateError> {
                 continue;
             }
             Instruction::ApplyFilter(name, _, _) if !known(name, false) => ("filter", *name),
+            Instruction::ApplyFilter(name, Some(args), _) => {
+                match named_test(&compiled.instructions, index - 1, name, *args) {
+                    Some(test) if !known(test, true) => ("test", test),
+                    _ => continue,
+                }
+            }
             Instruction::PerformTest(name, _, _) if !known(name, true) => ("test", *name),
             Instruction::CallFunction(name, _) => {
                 called.insert(name.to_string());
@@ -701,7 +744,7 @@ fn validate(text: &str) -> Result<Checked, TemplateError> {
 
 /// Whether every read of `name` is a test for it being there: `name is defined`,
 /// `name is undefined`, `name | default(...)` (`d`), which strict undefined allows.
-fn only_tested(instructions: &minijinja::machinery::Instructions<'_>, name: &str) -> bool {
+fn only_tested(instructions: &Instructions<'_>, name: &str) -> bool {
     let mut index = 0;
     let mut reads = 0;
     while let Some(instruction) = instructions.get(index) {
@@ -1001,6 +1044,27 @@ mod tests {
             ("<<api | nosuchfilter>>", "filter", "nosuchfilter"),
             ("x <<nosuchfn(1)>>", "function", "nosuchfn"),
             ("<% if a is nosuchtest %><% endif %>", "test", "nosuchtest"),
+            (
+                "<<ids | select('nosuchtest') | list>>",
+                "test",
+                "nosuchtest",
+            ),
+            (
+                "<<ids | reject('nosuchtest', 2, 'x') | list>>",
+                "test",
+                "nosuchtest",
+            ),
+            (
+                "<<v | selectattr('n', 'nosuchtest', 3) | list>>",
+                "test",
+                "nosuchtest",
+            ),
+            (
+                "<<v | rejectattr('n', 'nosuchtest') | list>>",
+                "test",
+                "nosuchtest",
+            ),
+            ("<<ids | select('no test') | list>>", "test", "no test"),
         ] {
             match Template::compile(text) {
                 Err(TemplateError::Unknown {
@@ -1018,6 +1082,17 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(Template::compile("<<a | upper | urlencode | tojson | b64url>>").is_ok());
+        // Tests named by filters are known when written literally.
+        for text in [
+            "<<ids | select('odd') | list>>",
+            "<<ids | select('divisibleby', 3) | list>>",
+            "<<v | selectattr('n', 'gt', 3) | list>>",
+            "<<v | rejectattr('n') | list>>",
+            "<<ids | select(name) | list>>",
+            "<<ids | select('divisibleby', n) | list>>",
+        ] {
+            assert!(Template::compile(text).is_ok(), "{text}");
+        }
     }
 
     #[test]

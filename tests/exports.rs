@@ -11,6 +11,10 @@
 //! values, and `dmflow run --export dotenv` of a title a server sent with backticks in it.
 
 mod common;
+// The export fuzz target's readers (the other oracles are unused here).
+#[allow(dead_code)]
+#[path = "../fuzz/src/oracles/mod.rs"]
+mod oracles;
 mod raw_server;
 
 use dmflow::export::{Format, render};
@@ -253,59 +257,13 @@ fn through_dotenv_source(
     )
 }
 
-/// `$GITHUB_ENV` as the Actions runner reads it (SetEnvFileCommand, Linux): `NAME=VALUE`
-/// lines, or `NAME<<DELIMITER` then the value's lines up to a line equal to the delimiter.
+/// `$GITHUB_ENV` as the Actions runner reads it (SetEnvFileCommand, Linux), by the reader the
+/// `export` fuzz target uses.
 fn runner_env_file(text: &str) -> Result<HashMap<String, Vec<u8>>, String> {
-    let mut out = HashMap::new();
-    let mut lines = text.split_inclusive('\n').peekable();
-    let strip = |l: &str| l.strip_suffix('\n').unwrap_or(l).to_string();
-    while let Some(line) = lines.next() {
-        let line = strip(line);
-        if line.is_empty() {
-            continue;
-        }
-        let equals = line.find('=');
-        let heredoc = line.find("<<");
-        match (equals, heredoc) {
-            (Some(e), h) if h.is_none_or(|h| e < h) => {
-                out.insert(line[..e].to_string(), line.as_bytes()[e + 1..].to_vec());
-            }
-            (_, Some(h)) => {
-                let (name, delimiter) = (&line[..h], &line[h + 2..]);
-                if name.is_empty() || delimiter.is_empty() {
-                    return Err(format!("invalid heredoc line {line:?}"));
-                }
-                let mut value = String::new();
-                loop {
-                    let Some(next) = lines.next() else {
-                        return Err(format!("no delimiter {delimiter:?}"));
-                    };
-                    if strip(next) == delimiter {
-                        break;
-                    }
-                    value.push_str(next);
-                }
-                let value = value.strip_suffix('\n').unwrap_or(&value);
-                out.insert(name.to_string(), value.as_bytes().to_vec());
-            }
-            _ => return Err(format!("invalid line {line:?}")),
-        }
-    }
-    Ok(out)
-}
-
-/// The masks the Actions runner registers from `::add-mask::` lines (ActionCommand.TryParseV2
-/// and its data unescaping: `%0D`, `%0A`, then `%25`).
-fn runner_masks(stdout: &str) -> Vec<String> {
-    stdout
-        .lines()
-        .filter_map(|line| line.trim_start().strip_prefix("::add-mask::"))
-        .map(|data| {
-            data.replace("%0D", "\r")
-                .replace("%0A", "\n")
-                .replace("%25", "%")
-        })
-        .collect()
+    Ok(oracles::export::read_github(text)?
+        .into_iter()
+        .map(|(name, value)| (name, value.into_bytes()))
+        .collect())
 }
 
 proptest! {
@@ -359,7 +317,7 @@ proptest! {
         let read = runner_env_file(&text).map_err(TestCaseError::fail)?;
         prop_assert_eq!(read.len(), values.len());
         same("the runner's $GITHUB_ENV parser", &expected(&values), &read)?;
-        let masks: HashSet<String> = runner_masks(&dmflow::export::github_masks(&values))
+        let masks: HashSet<String> = oracles::export::read_masks(&dmflow::export::github_masks(&values))
             .into_iter()
             .collect();
         // What may be masked: each secret whole and each of its lines.
@@ -502,7 +460,7 @@ fn dmflow_env_round_trips_hostile_values_in_every_format() {
     );
     let read = runner_env_file(&std::fs::read_to_string(&github_env).unwrap()).unwrap();
     assert_read("the runner's $GITHUB_ENV parser", &want, &read);
-    let masks = runner_masks(&String::from_utf8_lossy(&github.stdout));
+    let masks = oracles::export::read_masks(&String::from_utf8_lossy(&github.stdout));
     assert_eq!(
         masks,
         ["s3cr3t-value\nsecond-line", "s3cr3t-value", "second-line"],

@@ -80,3 +80,15 @@ fn failures_of_rendered_checks_mask_the_secret() {
         response,
     );
 }
+
+/// Found by the `template` target: a test named in a string by `select` (`select('nope')`)
+/// compiled and failed only when rendering ("unknown test"); `check` now refuses it.
+#[test]
+fn a_test_named_by_select_is_checked_when_compiling() {
+    let text = "ote<<env|select('DM_API_KE<k<Yn_url+>', '>')>>";
+    oracles::template::check(text);
+    assert!(matches!(
+        dmflow::template::Template::compile(text),
+        Err(dmflow::template::TemplateError::Unknown { what: "test", .. })
+    ));
+}

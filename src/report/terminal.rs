@@ -17,27 +17,41 @@ use std::sync::Mutex;
 
 struct Paint(bool);
 
-impl Paint {
-    fn wrap(&self, code: &str, text: &str) -> String {
-        if self.0 {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
+/// Text in a colour (when colour is on), written where it is formatted: no String of its own.
+struct Painted<'t> {
+    code: Option<&'static str>,
+    text: &'t str,
+}
+
+impl std::fmt::Display for Painted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.code {
+            Some(code) => write!(f, "\x1b[{code}m{}\x1b[0m", self.text),
+            None => f.write_str(self.text),
         }
     }
-    fn green(&self, t: &str) -> String {
+}
+
+impl Paint {
+    fn wrap<'t>(&self, code: &'static str, text: &'t str) -> Painted<'t> {
+        Painted {
+            code: self.0.then_some(code),
+            text,
+        }
+    }
+    fn green<'t>(&self, t: &'t str) -> Painted<'t> {
         self.wrap("32", t)
     }
-    fn red(&self, t: &str) -> String {
+    fn red<'t>(&self, t: &'t str) -> Painted<'t> {
         self.wrap("31", t)
     }
-    fn yellow(&self, t: &str) -> String {
+    fn yellow<'t>(&self, t: &'t str) -> Painted<'t> {
         self.wrap("33", t)
     }
-    fn dim(&self, t: &str) -> String {
+    fn dim<'t>(&self, t: &'t str) -> Painted<'t> {
         self.wrap("2", t)
     }
-    fn bold(&self, t: &str) -> String {
+    fn bold<'t>(&self, t: &'t str) -> Painted<'t> {
         self.wrap("1", t)
     }
 }
@@ -176,7 +190,10 @@ impl Terminal {
                         Some(b'-') => self.paint.red(line),
                         Some(b'+') => self.paint.green(line),
                         Some(b'@') => self.paint.dim(line),
-                        _ => line.to_string(),
+                        _ => Painted {
+                            code: None,
+                            text: line,
+                        },
                     };
                     text.push_str(&format!("{painted}\n"));
                 }
@@ -200,18 +217,17 @@ impl Terminal {
     }
 
     fn step_line(&self, result: &StepResult) -> String {
+        use std::fmt::Write as _;
         let mark = match result.outcome() {
             Outcome::Passed => self.paint.green("✓"),
             Outcome::Failed => self.paint.red("✗"),
             Outcome::Errored => self.paint.red("!"),
             Outcome::Skipped => self.paint.dim("-"),
         };
-        let mut line = format!("  {mark} {}", self.paint.bold(&result.name));
+        // Written in place, one String a step: this runs for every step, even under --quiet.
+        let mut line = String::with_capacity(96);
+        let _ = write!(line, "  {mark} {}", self.paint.bold(&result.name));
         if let Some(exchange) = result.exchanges.last() {
-            line.push_str(&format!(
-                "  {} {}",
-                exchange.request.method, exchange.request.url
-            ));
             let status = exchange.response.status;
             let status_text = status.to_string();
             let painted = if status < 400 {
@@ -219,30 +235,32 @@ impl Terminal {
             } else {
                 self.paint.yellow(&status_text)
             };
-            line.push_str(&format!("  {painted}"));
+            let _ = write!(
+                line,
+                "  {} {}  {painted}",
+                exchange.request.method, exchange.request.url
+            );
         } else if let Some(reason) = &result.skipped {
-            line.push_str(&format!(
-                "  {}",
-                self.paint.dim(&format!("skipped ({reason})"))
-            ));
+            let _ = write!(line, "  {}", self.paint.dim(&format!("skipped ({reason})")));
         } else if !result.iterations.is_empty() {
             let count = result.iterations.len();
-            line.push_str(&format!(
+            let _ = write!(
+                line,
                 "  {}",
                 self.paint.dim(&format!(
                     "{} × {count} item{}",
                     result.kind,
                     if count == 1 { "" } else { "s" }
                 ))
-            ));
+            );
         } else {
-            line.push_str(&format!("  {}", self.paint.dim(result.kind)));
+            let _ = write!(line, "  {}", self.paint.dim(result.kind));
         }
-        line.push_str(&format!(
+        let _ = writeln!(
+            line,
             "  {}",
             self.paint.dim(&report_duration(result.duration))
-        ));
-        line.push('\n');
+        );
         line
     }
 
@@ -306,12 +324,12 @@ impl Terminal {
             count(Outcome::Errored),
         );
         let flows = if results.len() == 1 { "flow" } else { "flows" };
-        let mut parts = vec![self.paint.green(&format!("{passed} passed"))];
+        let mut parts = vec![self.paint.green(&format!("{passed} passed")).to_string()];
         if failed > 0 {
-            parts.push(self.paint.red(&format!("{failed} failed")));
+            parts.push(self.paint.red(&format!("{failed} failed")).to_string());
         }
         if errored > 0 {
-            parts.push(self.paint.red(&format!("{errored} errored")));
+            parts.push(self.paint.red(&format!("{errored} errored")).to_string());
         }
         self.write(&format!(
             "{} {flows}: {}  ({steps} step{}, {})\n",

@@ -5,9 +5,8 @@
 //! goes through a proxy.
 
 use super::body::{Body, Transfer};
+use super::cookies::Jar;
 use super::exchange::{Exchange, RequestRecord, ResponseRecord};
-use reqwest::cookie::{CookieStore, Jar};
-use reqwest::header::HeaderValue;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -134,7 +133,10 @@ impl Client {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("dmflow/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none());
+            .redirect(reqwest::redirect::Policy::none())
+            // dmflow retries as the flow says (`retry:`); reqwest's own policy (HTTP/2 NACKs)
+            // would copy every request in case it has to send it again.
+            .retry(reqwest::retry::never().max_retries_per_request(0));
         let config = &self.config;
         if direct {
             builder = builder.no_proxy();
@@ -287,7 +289,7 @@ impl Session {
         for (name, value) in headers {
             request = request.header(name.as_str(), value.as_str());
         }
-        if let Some(cookies) = self.jar.cookies(&target) {
+        if let Some(cookies) = self.jar.header(&target) {
             request = request.header(reqwest::header::COOKIE, cookies);
         }
         if let Some(body) = body {
@@ -313,13 +315,13 @@ impl Session {
             .await
             .map_err(|e| NetError(describe(&e, method, url, prepared.timeout)))?;
         let status = response.status().as_u16();
-        let mut set_cookies = response
-            .headers()
-            .get_all(reqwest::header::SET_COOKIE)
-            .iter()
-            .collect::<Vec<&HeaderValue>>()
-            .into_iter();
-        self.jar.set_cookies(&mut set_cookies, &target);
+        self.jar.store(
+            response
+                .headers()
+                .get_all(reqwest::header::SET_COOKIE)
+                .iter(),
+            &target,
+        );
         let headers = response
             .headers()
             .iter()
@@ -381,7 +383,7 @@ pub fn parse_url(
 }
 
 pub fn check_url_text(text: &str) -> Result<url::Url, (String, &'static str)> {
-    let url = url::Url::parse(text.trim()).map_err(|e| {
+    let url = super::url_parse::parse(text.trim()).map_err(|e| {
         (
             format!("invalid URL `{text}`: {e}"),
             "a URL starts with http:// or https://",

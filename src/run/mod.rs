@@ -9,6 +9,7 @@ pub mod body;
 pub mod capture;
 pub mod compile;
 pub mod context;
+pub mod cookies;
 pub mod duration;
 pub mod engine;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod options;
 pub mod result;
 pub mod scope;
 mod tls;
+pub mod url_parse;
 
 pub use engine::run_flow;
 pub use error::StepError;

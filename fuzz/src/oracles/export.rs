@@ -59,18 +59,7 @@ pub fn check(values: &IndexMap<String, Value>) {
 /// command's data (`%0D`, `%0A`, `%25`), which is what it masks.
 fn check_masks(values: &IndexMap<String, Value>) {
     let masks = github_masks(values);
-    let masked: Vec<String> = masks
-        .split(['\n', '\r'])
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let data = l
-                .strip_prefix("::add-mask::")
-                .unwrap_or_else(|| panic!("{l:?} is not a mask command: {masks:?}"));
-            data.replace("%0D", "\r")
-                .replace("%0A", "\n")
-                .replace("%25", "%")
-        })
-        .collect();
+    let masked = read_masks(&masks);
     for (name, value) in values {
         if !dmflow::secret::is_secret_name(name) {
             continue;
@@ -90,6 +79,24 @@ fn check_masks(values: &IndexMap<String, Value>) {
             );
         }
     }
+}
+
+/// The values the Actions runner masks after reading `masks`, a step's output made only of
+/// `::add-mask::` commands: it ends lines at `\n`, `\r` or `\r\n` and unescapes each
+/// command's data (`%0D`, `%0A`, then `%25`). Panics on a line that is no mask command.
+pub fn read_masks(masks: &str) -> Vec<String> {
+    masks
+        .split(['\n', '\r'])
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let data = l
+                .strip_prefix("::add-mask::")
+                .unwrap_or_else(|| panic!("{l:?} is not a mask command: {masks:?}"));
+            data.replace("%0D", "\r")
+                .replace("%0A", "\n")
+                .replace("%25", "%")
+        })
+        .collect()
 }
 
 /// What `render` gives: the text, or (where dmflow refuses values it cannot export, such as a
@@ -264,7 +271,7 @@ fn read_fish(text: &str) -> Result<Vec<(String, String)>, String> {
 /// `$GITHUB_ENV` as the Actions runner reads it on Linux: lines split at `\n`, empty lines
 /// skipped, `NAME=VALUE`, or `NAME<<DELIMITER` then the value's lines up to a line that is
 /// exactly the delimiter (the value is the text between, without its last newline).
-fn read_github(text: &str) -> Result<Vec<(String, String)>, String> {
+pub fn read_github(text: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     let mut lines = text.split_inclusive('\n');
     while let Some(line) = lines.next() {
