@@ -160,24 +160,19 @@ fn json_output_stays_json_with_the_text_escaped() {
 
 #[test]
 fn command_errors_quoting_a_server_are_cleaned_too() {
-    use std::os::unix::fs::PermissionsExt;
     let base = server();
     let state = tempfile::tempdir().unwrap();
-    let profiles = state.path().join("profiles");
-    std::fs::create_dir_all(&profiles).unwrap();
-    std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::set_permissions(&profiles, std::fs::Permissions::from_mode(0o700)).unwrap();
     // An expired access token: `dmflow token` refreshes it, and the endpoint refuses.
-    let data = json!({
-        "version": 1,
-        "profile": "default",
-        "values": {"ACCESS_TOKEN": "at-0123456789", "REFRESH_TOKEN": "rt-0123456789", "EXPIRES_AT": 1},
-        "endpoint": {"token_url": format!("{base}/token"), "client_id": "c", "client_auth": "form"},
-        "updated_at": 0,
-    });
-    let file = profiles.join("default.json");
-    std::fs::write(&file, serde_json::to_vec(&data).unwrap()).unwrap();
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    common::write_store(
+        state.path(),
+        &json!({
+            "version": 1,
+            "profile": "default",
+            "values": {"ACCESS_TOKEN": "at-0123456789", "REFRESH_TOKEN": "rt-0123456789", "EXPIRES_AT": 1},
+            "endpoint": {"token_url": format!("{base}/token"), "client_id": "c", "client_auth": "form"},
+            "updated_at": 0,
+        }),
+    );
     let output = common::dmflow(state.path()).arg("token").output().unwrap();
     assert_ne!(output.status.code(), Some(0));
     let stderr = String::from_utf8(output.stderr).unwrap();

@@ -378,15 +378,10 @@ fn hostile() -> IndexMap<String, Value> {
 
 /// A store (profile `default`) holding `values`, written the way the store writes it.
 fn store_with(state: &Path, values: &IndexMap<String, Value>) {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = state.join("profiles");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let file = dir.join("default.json");
-    let data = json!({"version": 1, "profile": "default", "values": values, "updated_at": 0});
-    std::fs::write(&file, serde_json::to_vec_pretty(&data).unwrap()).unwrap();
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    common::write_store(
+        state,
+        &json!({"version": 1, "profile": "default", "values": values, "updated_at": 0}),
+    );
 }
 
 fn env_output(state: &Path, format: &str) -> std::process::Output {

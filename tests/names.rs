@@ -190,20 +190,15 @@ fn command_line_names_are_usage_errors() {
 
 /// A store holding names no flow could have saved (written by hand).
 fn edited_store(state: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = state.join("profiles");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let file = dir.join("default.json");
-    let data = serde_json::json!({
-        "version": 1,
-        "profile": "default",
-        "values": {"ACCESS_TOKEN": "at-0123456789", "X=1; touch pwned; Y": "v", "A\nBASH_ENV": "/tmp/evil", "\u{1b}]0;TITLE\u{7}": "v"},
-        "updated_at": 0,
-    });
-    std::fs::write(&file, serde_json::to_vec_pretty(&data).unwrap()).unwrap();
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    common::write_store(
+        state,
+        &serde_json::json!({
+            "version": 1,
+            "profile": "default",
+            "values": {"ACCESS_TOKEN": "at-0123456789", "X=1; touch pwned; Y": "v", "A\nBASH_ENV": "/tmp/evil", "\u{1b}]0;TITLE\u{7}": "v"},
+            "updated_at": 0,
+        }),
+    );
 }
 
 #[test]

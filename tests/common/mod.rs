@@ -117,6 +117,20 @@ pub fn flow_files() -> Vec<String> {
 }
 
 /// Writes a flow file into `dir` and returns its path.
+/// Writes the store of profile `default` under the state dir `state` as dmflow keeps it
+/// (0700 directories, a 0600 file), holding `data` (a hand-made store: `version`, `profile`,
+/// `values`, ...).
+pub fn write_store(state: &std::path::Path, data: &Value) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = state.join("profiles");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let file = dir.join("default.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(data).unwrap()).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 pub fn write_flow(dir: &std::path::Path, name: &str, yaml: &str) -> std::path::PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, yaml).expect("write flow");
