@@ -19,6 +19,9 @@
 //! # }
 //! ```
 
+// No unsafe code here: the fuzz targets run without a sanitizer (see fuzz/README.md).
+#![forbid(unsafe_code)]
+
 pub mod compiled;
 pub mod diagnostic;
 pub mod error;

@@ -1,6 +1,9 @@
 //! The `dmflow` binary: parse the command line, run the command, exit with the code its
 //! outcome maps to.
 
+// No unsafe code here: the fuzz targets run without a sanitizer (see fuzz/README.md).
+#![forbid(unsafe_code)]
+
 mod cli;
 mod cmd;
 

@@ -92,3 +92,27 @@ fn a_test_named_by_select_is_checked_when_compiling() {
         Err(dmflow::template::TemplateError::Unknown { what: "test", .. })
     ));
 }
+
+/// Found by the `store` target: a stored number written with many digits
+/// (`19223320368547758071e154`) was read one unit in the last place off, so each rewrite of the
+/// store could change it again. serde_json now parses floats exactly (`float_roundtrip`).
+#[test]
+fn stored_numbers_survive_being_written_and_read_back() {
+    oracles::store::check(
+        br#"{"version": 1, "profile": "fuzz", "values": {"A": 19223320368547758071e154}, "updated_at": 1767225600333333332, "obtained_at": 1767225600}"#,
+    );
+}
+
+/// The shipped binary is built without the dev-dependencies, one of which turns serde_json's
+/// `float_roundtrip` on for the tests: the test above passes in `cargo test` either way, so
+/// the feature must be asked for by dmflow itself.
+#[test]
+fn dmflow_itself_asks_serde_json_for_exact_floats() {
+    let manifest =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    let line = manifest
+        .lines()
+        .find(|l| l.starts_with("serde_json "))
+        .expect("serde_json among dmflow's dependencies");
+    assert!(line.contains("\"float_roundtrip\""), "{line}");
+}
