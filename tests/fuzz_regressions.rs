@@ -116,3 +116,14 @@ fn dmflow_itself_asks_serde_json_for_exact_floats() {
         .expect("serde_json among dmflow's dependencies");
     assert!(line.contains("\"float_roundtrip\""), "{line}");
 }
+
+/// Found by the `expect` target: a `save:` whose JSONPath holds the secret's value
+/// (`$.stas3cr3tFuzzT0kentus`) quoted it in its error ("cannot read $.sta…: the response body
+/// is not JSON"). Capture errors are now masked like every failure message.
+#[test]
+fn capture_errors_mask_the_secret() {
+    let step = format!("save:\n  STATUS: $.sta{}tus\n", oracles::SECRET);
+    oracles::expect::check(&step, "200\ncontent-type: text/plain\n\nnot json");
+    let step = format!("save:\n  STATUS: {{ regex: 'x{}y' }}\n", oracles::SECRET);
+    oracles::expect::check(&step, "200\n\nbody");
+}

@@ -136,6 +136,17 @@ fn json(name: &str, path: &str, pos: Pos, cx: &mut CompileCx<'_>) -> Option<From
 }
 
 impl Capture {
+    /// [`Capture::extract`] as a run reports it: the error masked like every failure message
+    /// (the path or regex a flow writes may hold a secret's value).
+    pub fn extract_masked(
+        &self,
+        response: &ResponseRecord,
+        redactor: &crate::secret::Redactor,
+    ) -> Result<Value, String> {
+        self.extract(response)
+            .map_err(|message| redactor.mask(&message))
+    }
+
     /// Extracts the value; the error says what was missing.
     pub fn extract(&self, response: &ResponseRecord) -> Result<Value, String> {
         match &self.from {

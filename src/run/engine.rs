@@ -423,7 +423,7 @@ async fn attempt_kind(step: &Step, run: &mut Run<'_>) -> StepResult {
     if let Some(response) = response {
         let mut failures = Vec::new();
         for capture in &step.save {
-            match capture.extract(response) {
+            match capture.extract_masked(response, cx.redactor) {
                 Ok(value) => {
                     cx.set(&capture.name, value.clone(), capture.secret);
                     result.saved.insert(capture.name.clone(), value);

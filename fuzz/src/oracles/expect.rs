@@ -90,7 +90,7 @@ pub fn check(step: &str, response_text: &str) {
             }
         }
         for capture in &step.save {
-            if let Err(message) = capture.extract(&response) {
+            if let Err(message) = capture.extract_masked(&response, &redactor) {
                 assert!(
                     !message.contains(SECRET),
                     "a capture error shows the secret: {message}"
