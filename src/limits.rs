@@ -262,8 +262,10 @@ pub fn read_input(path: &Path, max: u64, pipes: bool) -> Result<Vec<u8>, InputEr
     allowed(&std::fs::metadata(path).map_err(InputError::Io)?)?;
     let file = std::fs::File::open(path).map_err(InputError::Io)?;
     // The file opened may not be the one looked at: look again, then read no more than allowed.
-    allowed(&file.metadata().map_err(InputError::Io)?)?;
-    let mut bytes = Vec::new();
+    let meta = file.metadata().map_err(InputError::Io)?;
+    allowed(&meta)?;
+    // Sized from the file: reading a large flow does not double its buffer on the way.
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(max)).unwrap_or(0));
     file.take(max.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(InputError::Io)?;

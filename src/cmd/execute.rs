@@ -3,6 +3,9 @@
 //! [`super::plan`]), each passed flow's outputs handed to the token store. A flow whose
 //! provider did not pass is not run. Output is printed whole and in order when flows run at
 //! once; under `--quiet`, only for flows that did not pass.
+//!
+//! Flows that run at once run on threads of their own ([`Workers`]), so `--jobs 2` uses two
+//! cores; under `--mock` they take turns on the calling thread, where the emulator serves.
 
 use super::Failure;
 use super::plan::Plan;
@@ -12,6 +15,7 @@ use crate::cli::RunCommon;
 use dmflow::flow::Flow;
 use dmflow::flow::model::Step;
 use dmflow::report::terminal::{SharedBuffer, Terminal};
+use dmflow::run::http::Client;
 use dmflow::run::observer::Observer;
 use dmflow::run::result::{Outcome, StepResult};
 use dmflow::run::{FlowResult, StepError};
@@ -23,6 +27,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The latest passed run of each flow: its place in the run and its outputs.
 type Passed = Vec<Option<(usize, IndexMap<String, Value>)>>;
+
+/// A flow's inputs, or the input whose provider (by index) has not passed.
+type Inputs = Result<IndexMap<String, Value>, (String, usize)>;
 
 /// Runs every flow (`repeat` times), `jobs` at a time; returns the results in running order.
 pub async fn execute(
@@ -41,20 +48,41 @@ pub async fn execute(
     // Where each flow's latest run is in `results`: a passed run is compacted once a newer run
     // of the same flow exists (--repeat), so a long repetition does not hold every response.
     let mut last_run: Vec<Option<usize>> = vec![None; count];
+    let workers = (jobs > 1 && runs.len() > 1 && !prepared.mock)
+        .then(|| Workers::new(jobs, prepared.client()))
+        .transpose()
+        .map_err(|e| {
+            Failure::new(
+                dmflow::Category::Runtime,
+                format!("cannot start the threads of --jobs: {e}"),
+                None,
+            )
+        })?;
     let mut position = 0;
     while position < runs.len() {
         let batch = next_batch(&prepared.plan.flows, &runs[position..], jobs);
         let prepared_ref = &*prepared;
         let held = quiet || batch.len() > 1;
-        let outcomes: Vec<(FlowResult, Option<String>)> =
-            futures_util::stream::iter(batch.iter().copied())
+        let verbose = common.verbose;
+        let outcomes: Vec<(FlowResult, Option<String>)> = match &workers {
+            Some(workers) if batch.len() > 1 => {
+                let inputs: Vec<(usize, Inputs)> = batch
+                    .iter()
+                    .map(|&index| (index, inputs_for(&prepared_ref.plan, index, &passed)))
+                    .collect();
+                workers.run(inputs, |(index, inputs), client| {
+                    run_one(prepared_ref, index, inputs, true, verbose, Some(client))
+                })
+            }
+            _ => futures_util::stream::iter(batch.iter().copied())
                 .map(|index| {
                     let inputs = inputs_for(&prepared_ref.plan, index, &passed);
-                    async move { run_one(prepared_ref, index, inputs, held, common.verbose).await }
+                    async move { run_one(prepared_ref, index, inputs, held, verbose, None).await }
                 })
                 .buffered(jobs)
                 .collect()
-                .await;
+                .await,
+        };
         for (mut result, held_output) in outcomes {
             let index = runs[position];
             position += 1;
@@ -93,6 +121,64 @@ pub async fn execute(
     Ok(results)
 }
 
+/// The threads flows run on at once: each with a runtime and HTTP client of its own, kept for
+/// the whole run so that its connections serve every batch it runs.
+struct Workers {
+    slots: Vec<(tokio::runtime::Runtime, Client)>,
+}
+
+impl Workers {
+    fn new(jobs: usize, client: &Client) -> std::io::Result<Workers> {
+        let slots = (0..jobs)
+            .map(|_| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                Ok((runtime, client.with_own_pools()))
+            })
+            .collect::<std::io::Result<_>>()?;
+        Ok(Workers { slots })
+    }
+
+    /// Runs `work` on each item, each on a thread of its own with its runtime and client, and
+    /// waits for all of them (the calling thread only waits: nothing they need runs on it).
+    fn run<I, T, F>(&self, items: Vec<I>, work: impl Fn(I, Client) -> F + Sync) -> Vec<T>
+    where
+        I: Send,
+        T: Send,
+        F: std::future::Future<Output = T>,
+    {
+        let work = &work;
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = items
+                .into_iter()
+                .zip(&self.slots)
+                .map(|(item, (runtime, client))| {
+                    scope.spawn(move || runtime.block_on(work(item, client.clone())))
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|thread| {
+                    thread
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
+    }
+}
+
+impl Drop for Workers {
+    /// The runtimes are dropped inside the caller's runtime, where waiting is not allowed: their
+    /// idle connections are let go without waiting.
+    fn drop(&mut self) {
+        for (runtime, _) in self.slots.drain(..) {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// The runs that start together: up to `jobs`, ending before a flow that takes an input an
 /// earlier flow of the batch outputs (its provider, or itself under `--repeat`).
 fn next_batch(flows: &[Flow], runs: &[usize], jobs: usize) -> Vec<usize> {
@@ -116,11 +202,7 @@ fn next_batch(flows: &[Flow], runs: &[usize], jobs: usize) -> Vec<usize> {
 /// The values a flow takes from its providers: for each bound input, the latest passed run of
 /// its provider (or of the flow itself, when it outputs the input too). `Err` names a required
 /// input whose provider has not passed.
-fn inputs_for(
-    plan: &Plan,
-    flow: usize,
-    passed: &Passed,
-) -> Result<IndexMap<String, Value>, (String, usize)> {
+fn inputs_for(plan: &Plan, flow: usize, passed: &Passed) -> Inputs {
     let mut inputs = IndexMap::new();
     let own: BTreeSet<&str> = plan.flows[flow].output_names().collect();
     for (name, provider) in &plan.providers[flow] {
@@ -147,13 +229,15 @@ fn inputs_for(
 }
 
 /// Runs one flow (or says why it is not run); with `held`, its lines are returned instead of
-/// printed (under `--quiet`, only when it did not pass).
+/// printed (under `--quiet`, only when it did not pass). `client` replaces the process's for a
+/// flow on a worker thread.
 async fn run_one(
     prepared: &Prepared,
     index: usize,
-    inputs: Result<IndexMap<String, Value>, (String, usize)>,
+    inputs: Inputs,
     held: bool,
     verbose: bool,
+    client: Option<Client>,
 ) -> (FlowResult, Option<String>) {
     let flow = &prepared.plan.flows[index];
     let live = &prepared.terminal;
@@ -164,7 +248,10 @@ async fn run_one(
     };
     let result = match inputs {
         Ok(inputs) => {
-            let options = prepared.options(flow, inputs);
+            let mut options = prepared.options(flow, inputs);
+            if let Some(client) = client {
+                options.client = client;
+            }
             dmflow::run_flow(flow, &options, observer).await
         }
         Err((input, provider)) => {
@@ -278,5 +365,34 @@ impl Observer for Held<'_> {
     }
     fn step_finished(&self, flow: &Flow, step: Option<&Step>, result: &StepResult) {
         Observer::step_finished(self.target(self.live), flow, step, result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Each flow of a batch runs on a thread of its own, at the same time as the others: each
+    /// item waits (bounded) for the other to have started, which one thread could not do.
+    #[test]
+    fn a_batch_runs_on_threads_of_its_own_at_once() {
+        let workers = Workers::new(2, &Client::new()).unwrap();
+        let (first_tx, first_rx) = mpsc::channel::<()>();
+        let (second_tx, second_rx) = mpsc::channel::<()>();
+        let items = vec![(first_tx, second_rx), (second_tx, first_rx)];
+        let threads = workers.run(items, |(arrived, other), _client| async move {
+            arrived.send(()).unwrap();
+            let met = other.recv_timeout(Duration::from_secs(20)).is_ok();
+            (std::thread::current().id(), met)
+        });
+        assert_eq!(threads.len(), 2);
+        assert!(
+            threads.iter().all(|(_, met)| *met),
+            "the two ran one after the other"
+        );
+        assert_ne!(threads[0].0, threads[1].0);
+        assert_ne!(threads[0].0, std::thread::current().id());
     }
 }

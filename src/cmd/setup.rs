@@ -93,6 +93,11 @@ impl Prepared {
         options
     }
 
+    /// The process's HTTP client.
+    pub fn client(&self) -> &Client {
+        &self.base.client
+    }
+
     /// The token store, unless `--no-store`.
     pub fn store(&self) -> Option<&ProfileStore> {
         self.base.support.store.as_ref()

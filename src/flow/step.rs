@@ -174,7 +174,7 @@ pub fn compile(
         Some(Some(each)) => {
             cx.define(each.item.clone());
             cx.define(each.index.clone());
-            Some(each)
+            Some(Box::new(each))
         }
         Some(None) => None,
         None => {
@@ -231,7 +231,9 @@ pub fn compile(
     {
         cx.define(entry.key.clone());
     }
-    let retry = field("retry").and_then(|e| retry(&e.value, cx));
+    let retry = field("retry")
+        .and_then(|e| retry(&e.value, cx))
+        .map(Box::new);
     let expect = field("expect")
         .map(|e| crate::run::expect::compile(&e.value, cx))
         .unwrap_or_default();

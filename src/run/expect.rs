@@ -166,7 +166,7 @@ pub struct Expect {
     status: Option<(Status, Pos)>,
     headers: Vec<(String, Predicate)>,
     json: Vec<(String, Arc<JsonPath>, Predicate)>,
-    body: Option<Predicate>,
+    body: Option<Box<Predicate>>,
 }
 
 impl Expect {
@@ -242,7 +242,7 @@ pub fn compile(node: &Node, cx: &mut CompileCx<'_>) -> Expect {
                     }
                 }
             }
-            "body" => expect.body = Some(predicate(value, cx)),
+            "body" => expect.body = Some(Box::new(predicate(value, cx))),
             _ => cx.de_problem(crate::yaml::de::unknown_field(entry, EXPECT_FIELDS)),
         }
     }

@@ -125,6 +125,15 @@ impl Client {
         }
     }
 
+    /// A client with the same settings and connection pools of its own, for another thread's
+    /// runtime (a connection is driven by the runtime that opened it).
+    pub fn with_own_pools(&self) -> Client {
+        Client {
+            config: self.config.clone(),
+            ..Client::default()
+        }
+    }
+
     fn get(&self, direct: bool) -> Result<&reqwest::Client, NetError> {
         let cell = if direct { &self.direct } else { &self.proxied };
         if let Some(client) = cell.get() {
