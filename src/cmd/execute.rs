@@ -95,7 +95,8 @@ pub async fn execute(
                 .await
                 .map_err(super::setup::store_failure)?;
             notes.iter().for_each(|n| prepared.terminal.note(n));
-            if store.is_some() {
+            // The next run starts from what this one stored (none follows the last).
+            if store.is_some() && position < runs.len() {
                 prepared.reload().await?;
             }
             if result.outcome() == Outcome::Passed {
