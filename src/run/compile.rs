@@ -221,8 +221,17 @@ impl CompileCx<'_> {
 
     /// A URL written literally must parse; a template's literal start must have a scheme.
     pub fn check_url(&mut self, text: &Text) {
-        let problem = match text.as_literal() {
-            Some(literal) => crate::run::http::check_url_text(literal).err(),
+        self.literal_url(text);
+    }
+
+    /// [`CompileCx::check_url`], keeping the URL when it is written literally and parses: the
+    /// run then starts from it instead of parsing it again at every send.
+    pub fn literal_url(&mut self, text: &Text) -> Option<url::Url> {
+        let (url, problem) = match text.as_literal() {
+            Some(literal) => match crate::run::http::check_url_text(literal) {
+                Ok(url) => (Some(url), None),
+                Err(problem) => (None, Some(problem)),
+            },
             None => {
                 let source = text.template.source();
                 let end = source
@@ -230,12 +239,13 @@ impl CompileCx<'_> {
                     .or(source.find("<%"))
                     .unwrap_or(source.len());
                 let head = &source[..end];
-                (!head.is_empty() && !head.contains(':')).then(|| {
+                let problem = (!head.is_empty() && !head.contains(':')).then(|| {
                     (
                         format!("the URL `{source}` has no scheme"),
                         "a URL starts with http:// or https://",
                     )
-                })
+                });
+                (None, problem)
             }
         };
         if let Some((message, help)) = problem {
@@ -244,6 +254,7 @@ impl CompileCx<'_> {
                 text.pos,
             );
         }
+        url
     }
 
     /// A duration written literally must parse.
@@ -362,5 +373,41 @@ impl CompileCx<'_> {
             }
             _ => ValueTree::Const(node.to_json()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A URL written without a template is parsed once, here, and kept for every send; a
+    /// templated one is left to the run; a literal that is not a URL is a problem.
+    #[test]
+    fn literal_urls_are_parsed_once_at_compile_time() {
+        let source = Source::new("t.yaml", "");
+        let mut problems = Vec::new();
+        let mut known: BTreeSet<String> = ["HOST".to_string()].into();
+        let mut facts = BTreeSet::new();
+        let sections = Extensions::new();
+        let mut cx = CompileCx {
+            source: &source,
+            problems: &mut problems,
+            known: &mut known,
+            facts: &mut facts,
+            unreadable: "",
+            sections: &sections,
+            dir: std::path::Path::new("."),
+            context: "step `t`".into(),
+        };
+        let pos = Pos::new(1, 1, 1);
+        let literal = cx.text_at("http://127.0.0.1:8080/echo?message=hi", pos);
+        let url = cx.literal_url(&literal).expect("a literal URL is kept");
+        assert_eq!(url.as_str(), "http://127.0.0.1:8080/echo?message=hi");
+        let templated = cx.text_at("http://<<HOST>>/echo", pos);
+        assert!(cx.literal_url(&templated).is_none());
+        let broken = cx.text_at("http://[::1/x", pos);
+        assert!(cx.literal_url(&broken).is_none());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].message.contains("invalid URL"), "{problems:?}");
     }
 }

@@ -134,6 +134,8 @@ struct Paginate {
 struct HttpAction {
     method: Method,
     url: Text,
+    /// The URL, parsed once, when it is written without a template.
+    literal_url: Option<Box<url::Url>>,
     query: Vec<(String, ValueTree)>,
     headers: Vec<(String, Text)>,
     body: Option<Box<BodySpec>>,
@@ -184,7 +186,7 @@ impl StepKind for Http {
             }
         };
         let url = cx.text(&doc.url);
-        cx.check_url(&url);
+        let literal_url = cx.literal_url(&url).map(Box::new);
         let mut query = Vec::new();
         if let Some(node) = &doc.query {
             for entry in cx.entries(node, "query") {
@@ -310,6 +312,7 @@ impl StepKind for Http {
         Some(Box::new(HttpAction {
             method,
             url,
+            literal_url,
             query,
             headers,
             body: body.map(Box::new),
@@ -338,7 +341,10 @@ impl HttpAction {
                 })?
             }
         };
-        let mut url = parse_url(&cx.render(&self.url)?, self.url.pos)?;
+        let mut url = match &self.literal_url {
+            Some(url) => url.as_ref().clone(),
+            None => parse_url(&cx.render(&self.url)?, self.url.pos)?,
+        };
         if !self.query.is_empty() {
             let mut pairs = Vec::new();
             for (key, tree) in &self.query {
