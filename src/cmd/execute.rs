@@ -49,7 +49,7 @@ pub async fn execute(
     // of the same flow exists (--repeat), so a long repetition does not hold every response.
     let mut last_run: Vec<Option<usize>> = vec![None; count];
     let workers = (jobs > 1 && runs.len() > 1 && !prepared.mock)
-        .then(|| Workers::new(jobs, prepared.client()))
+        .then(|| Workers::new(jobs.min(runs.len()), prepared.client()))
         .transpose()
         .map_err(|e| {
             Failure::new(
@@ -149,13 +149,24 @@ impl Workers {
         T: Send,
         F: std::future::Future<Output = T>,
     {
+        debug_assert!(
+            items.len() <= self.slots.len(),
+            "a batch holds at most --jobs runs"
+        );
         let work = &work;
         std::thread::scope(|scope| {
             let threads: Vec<_> = items
                 .into_iter()
                 .zip(&self.slots)
                 .map(|(item, (runtime, client))| {
-                    scope.spawn(move || runtime.block_on(work(item, client.clone())))
+                    let job = move || runtime.block_on(work(item, client.clone()));
+                    // The main thread's stack size: templates and values recurse as deep there.
+                    std::thread::Builder::new()
+                        .name("dmflow-job".into())
+                        .stack_size(8 << 20)
+                        .spawn_scoped(scope, job)
+                        // Only when the system has no thread left to give, as for allocations.
+                        .expect("the system could not start a thread for --jobs")
                 })
                 .collect();
             threads

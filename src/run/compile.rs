@@ -376,6 +376,32 @@ impl CompileCx<'_> {
     }
 }
 
+/// Runs `f` with a compile context over `source` in which `known` are defined, as a step of
+/// flow `t` would; returns what `f` made and the problems recorded.
+#[cfg(test)]
+pub(crate) fn with_test_cx<R>(
+    source: &Arc<Source>,
+    known: &[&str],
+    f: impl FnOnce(&mut CompileCx<'_>) -> R,
+) -> (R, Vec<Diagnostic>) {
+    let mut problems = Vec::new();
+    let mut known: BTreeSet<String> = known.iter().map(|k| k.to_string()).collect();
+    let mut facts = BTreeSet::new();
+    let sections = Extensions::new();
+    let mut cx = CompileCx {
+        source,
+        problems: &mut problems,
+        known: &mut known,
+        facts: &mut facts,
+        unreadable: "",
+        sections: &sections,
+        dir: std::path::Path::new("."),
+        context: "step `t`".into(),
+    };
+    let made = f(&mut cx);
+    (made, problems)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,28 +411,18 @@ mod tests {
     #[test]
     fn literal_urls_are_parsed_once_at_compile_time() {
         let source = Source::new("t.yaml", "");
-        let mut problems = Vec::new();
-        let mut known: BTreeSet<String> = ["HOST".to_string()].into();
-        let mut facts = BTreeSet::new();
-        let sections = Extensions::new();
-        let mut cx = CompileCx {
-            source: &source,
-            problems: &mut problems,
-            known: &mut known,
-            facts: &mut facts,
-            unreadable: "",
-            sections: &sections,
-            dir: std::path::Path::new("."),
-            context: "step `t`".into(),
-        };
         let pos = Pos::new(1, 1, 1);
-        let literal = cx.text_at("http://127.0.0.1:8080/echo?message=hi", pos);
-        let url = cx.literal_url(&literal).expect("a literal URL is kept");
-        assert_eq!(url.as_str(), "http://127.0.0.1:8080/echo?message=hi");
-        let templated = cx.text_at("http://<<HOST>>/echo", pos);
-        assert!(cx.literal_url(&templated).is_none());
-        let broken = cx.text_at("http://[::1/x", pos);
-        assert!(cx.literal_url(&broken).is_none());
+        let (urls, problems) = with_test_cx(&source, &["HOST"], |cx| {
+            let literal = cx.text_at("http://127.0.0.1:8080/echo?message=hi", pos);
+            let templated = cx.text_at("http://<<HOST>>/echo", pos);
+            let broken = cx.text_at("http://[::1/x", pos);
+            [literal, templated, broken].map(|text| cx.literal_url(&text))
+        });
+        let [literal, templated, broken] = urls;
+        let literal = literal.expect("a literal URL is kept");
+        assert_eq!(literal.as_str(), "http://127.0.0.1:8080/echo?message=hi");
+        assert!(templated.is_none());
+        assert!(broken.is_none());
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].message.contains("invalid URL"), "{problems:?}");
     }

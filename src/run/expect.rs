@@ -607,30 +607,13 @@ pub fn type_of(value: &Value) -> &'static str {
 mod tests {
     use super::*;
     use crate::diagnostic::Source;
-    use crate::run::extensions::Extensions;
     use crate::template::{EnvAccess, Vars};
     use serde_json::json;
-    use std::collections::BTreeSet;
 
     fn compiled(yaml: &str) -> (Expect, Vec<Diagnostic>) {
         let source = Source::new("t.yaml", yaml);
         let node = crate::yaml::parse(&source).unwrap();
-        let mut problems = Vec::new();
-        let mut known: BTreeSet<String> = ["ID", "N"].into_iter().map(String::from).collect();
-        let mut facts = BTreeSet::new();
-        let sections = Extensions::new();
-        let mut cx = CompileCx {
-            source: &source,
-            problems: &mut problems,
-            known: &mut known,
-            facts: &mut facts,
-            unreadable: "",
-            sections: &sections,
-            dir: std::path::Path::new("."),
-            context: "step `t`".into(),
-        };
-        let expect = compile(&node, &mut cx);
-        (expect, problems)
+        crate::run::compile::with_test_cx(&source, &["ID", "N"], |cx| compile(&node, cx))
     }
 
     fn run(yaml: &str, status: u16, body: Value) -> Vec<String> {
