@@ -51,13 +51,7 @@ pub async fn execute(
     let workers = (jobs > 1 && runs.len() > 1 && !prepared.mock)
         .then(|| Workers::new(jobs.min(runs.len()), prepared.client()))
         .transpose()
-        .map_err(|e| {
-            Failure::new(
-                dmflow::Category::Runtime,
-                format!("cannot start the threads of --jobs: {e}"),
-                None,
-            )
-        })?;
+        .map_err(thread_failure)?;
     let mut position = 0;
     while position < runs.len() {
         let batch = next_batch(&prepared.plan.flows, &runs[position..], jobs);
@@ -70,9 +64,11 @@ pub async fn execute(
                     .iter()
                     .map(|&index| (index, inputs_for(&prepared_ref.plan, index, &passed)))
                     .collect();
-                workers.run(inputs, |(index, inputs), client| {
-                    run_one(prepared_ref, index, inputs, true, verbose, Some(client))
-                })
+                workers
+                    .run(inputs, |(index, inputs), client| {
+                        run_one(prepared_ref, index, inputs, true, verbose, Some(client))
+                    })
+                    .map_err(thread_failure)?
             }
             _ => futures_util::stream::iter(batch.iter().copied())
                 .map(|index| {
@@ -126,6 +122,8 @@ pub async fn execute(
 /// the whole run so that its connections serve every batch it runs.
 struct Workers {
     slots: Vec<(tokio::runtime::Runtime, Client)>,
+    /// Each thread's stack: the main thread's, as templates and values recurse as deep there.
+    stack: usize,
 }
 
 impl Workers {
@@ -138,12 +136,20 @@ impl Workers {
                 Ok((runtime, client.with_own_pools()))
             })
             .collect::<std::io::Result<_>>()?;
-        Ok(Workers { slots })
+        Ok(Workers {
+            slots,
+            stack: 8 << 20,
+        })
     }
 
     /// Runs `work` on each item, each on a thread of its own with its runtime and client, and
     /// waits for all of them (the calling thread only waits: nothing they need runs on it).
-    fn run<I, T, F>(&self, items: Vec<I>, work: impl Fn(I, Client) -> F + Sync) -> Vec<T>
+    /// `Err` when the system would not start a thread (the threads started are waited for).
+    fn run<I, T, F>(
+        &self,
+        items: Vec<I>,
+        work: impl Fn(I, Client) -> F + Sync,
+    ) -> std::io::Result<Vec<T>>
     where
         I: Send,
         T: Send,
@@ -155,28 +161,24 @@ impl Workers {
         );
         let work = &work;
         std::thread::scope(|scope| {
-            let threads: Vec<_> = items
-                .into_iter()
-                .zip(&self.slots)
-                .map(|(item, (runtime, client))| {
-                    let job = move || runtime.block_on(work(item, client.clone()));
-                    // The main thread's stack size: templates and values recurse as deep there.
+            let mut threads = Vec::with_capacity(items.len());
+            for (item, (runtime, client)) in items.into_iter().zip(&self.slots) {
+                let job = move || runtime.block_on(work(item, client.clone()));
+                threads.push(
                     std::thread::Builder::new()
                         .name("dmflow-job".into())
-                        .stack_size(8 << 20)
-                        .spawn_scoped(scope, job)
-                        // Only when the system has no thread left to give, as for allocations.
-                        .expect("the system could not start a thread for --jobs")
-                })
-                .collect();
-            threads
+                        .stack_size(self.stack)
+                        .spawn_scoped(scope, job)?,
+                );
+            }
+            Ok(threads
                 .into_iter()
                 .map(|thread| {
                     thread
                         .join()
                         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
                 })
-                .collect()
+                .collect())
         })
     }
 }
@@ -189,6 +191,15 @@ impl Drop for Workers {
             runtime.shutdown_background();
         }
     }
+}
+
+/// The system would not give `--jobs` its runtimes or threads.
+fn thread_failure(error: std::io::Error) -> Failure {
+    Failure::new(
+        dmflow::Category::Runtime,
+        format!("cannot start the threads of --jobs: {error}"),
+        Some("run with fewer --jobs"),
+    )
 }
 
 /// The runs that start together: up to `jobs`, ending before a flow that takes an input an
@@ -394,11 +405,13 @@ mod tests {
         let (first_tx, first_rx) = mpsc::channel::<()>();
         let (second_tx, second_rx) = mpsc::channel::<()>();
         let items = vec![(first_tx, second_rx), (second_tx, first_rx)];
-        let threads = workers.run(items, |(arrived, other), _client| async move {
-            arrived.send(()).unwrap();
-            let met = other.recv_timeout(Duration::from_secs(20)).is_ok();
-            (std::thread::current().id(), met)
-        });
+        let threads = workers
+            .run(items, |(arrived, other), _client| async move {
+                arrived.send(()).unwrap();
+                let met = other.recv_timeout(Duration::from_secs(20)).is_ok();
+                (std::thread::current().id(), met)
+            })
+            .unwrap();
         assert_eq!(threads.len(), 2);
         assert!(
             threads.iter().all(|(_, met)| *met),
@@ -406,5 +419,24 @@ mod tests {
         );
         assert_ne!(threads[0].0, threads[1].0);
         assert_ne!(threads[0].0, std::thread::current().id());
+    }
+
+    /// A thread the system will not start ends the run with an error that says so, after the
+    /// threads already started have finished; nothing panics.
+    #[test]
+    fn a_thread_that_cannot_start_is_an_error() {
+        let mut workers = Workers::new(2, &Client::new()).unwrap();
+        workers.stack = 1 << 50; // more address space than the process has
+        let outcome = workers.run(vec![1, 2], |n, _client| async move { n });
+        let error = outcome.expect_err("no thread has a petabyte of stack");
+        let failure = thread_failure(error);
+        assert_eq!(failure.category, dmflow::Category::Runtime);
+        assert!(
+            failure
+                .message
+                .contains("cannot start the threads of --jobs"),
+            "{}",
+            failure.message
+        );
     }
 }
