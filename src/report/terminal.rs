@@ -6,8 +6,8 @@
 
 use crate::diagnostic::{Diagnostic, render};
 use crate::flow::model::{Flow, Step};
+use crate::run::duration::show as report_duration;
 use crate::run::error::StepError;
-use crate::run::http::report_duration;
 use crate::run::observer::Observer;
 use crate::run::result::{FlowResult, Outcome, StepResult};
 use crate::secret::Redactor;

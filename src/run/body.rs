@@ -145,9 +145,6 @@ impl Body {
         request: reqwest::RequestBuilder,
         transfer: Option<&Arc<Transfer>>,
     ) -> std::io::Result<reqwest::RequestBuilder> {
-        if let Some(transfer) = transfer {
-            transfer.to_send.store(self.len(), Ordering::Relaxed);
-        }
         Ok(match self {
             Body::Bytes { bytes, .. } => request.body(bytes.clone()),
             Body::File { path, len, .. } => request

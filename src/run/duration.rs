@@ -31,6 +31,18 @@ pub fn parse_at(
     })
 }
 
+/// A duration as people read it: `850 ms`, `2.4 s`, `3 min`.
+pub fn show(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{} min", d.as_secs() / 60)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

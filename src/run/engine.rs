@@ -322,7 +322,7 @@ async fn retried(step: &Step, retry: &Retry, run: &mut Run<'_>) -> StepResult {
                 step.name,
                 number + 1,
                 retry.attempts,
-                super::http::report_duration(pause)
+                super::duration::show(pause)
             ),
         );
         let interrupted = tokio::select! {

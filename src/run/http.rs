@@ -7,13 +7,19 @@
 use super::body::{Body, Transfer};
 use super::cookies::Jar;
 use super::exchange::{Exchange, RequestRecord, ResponseRecord};
+use super::incoming::{Failure, Incoming};
+use super::plain::{self, PlainClient};
+use reqwest::header::HeaderValue;
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use url::Url;
 
 /// Default per-request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most redirects followed for one request.
 pub const MAX_REDIRECTS: usize = 10;
 
@@ -104,13 +110,15 @@ pub struct ClientConfig {
 /// The largest response body kept in memory unless told otherwise: 64 MiB.
 pub const DEFAULT_MAX_BODY: u64 = 64 * 1024 * 1024;
 
-/// The HTTP clients of the process: one through the proxies, one direct (for loopback), each
-/// built the first time it is needed. Cheap to clone.
+/// The HTTP clients of the process: one through the proxies, one direct (for loopback), and
+/// hyper's own for plain `http://` on loopback ([`plain`]), each built the first time it is
+/// needed. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Client {
     config: Arc<ClientConfig>,
     proxied: Arc<OnceLock<reqwest::Client>>,
     direct: Arc<OnceLock<reqwest::Client>>,
+    plain: Arc<OnceLock<PlainClient>>,
 }
 
 impl Client {
@@ -134,14 +142,18 @@ impl Client {
         }
     }
 
-    fn get(&self, direct: bool) -> Result<&reqwest::Client, NetError> {
+    fn plain(&self) -> &PlainClient {
+        self.plain.get_or_init(|| plain::client(CONNECT_TIMEOUT))
+    }
+
+    pub(super) fn get(&self, direct: bool) -> Result<&reqwest::Client, NetError> {
         let cell = if direct { &self.direct } else { &self.proxied };
         if let Some(client) = cell.get() {
             return Ok(client);
         }
         let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("dmflow/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
+            .user_agent(plain::USER_AGENT)
+            .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             // dmflow retries as the flow says (`retry:`); reqwest's own policy (HTTP/2 NACKs)
             // would copy every request in case it has to send it again.
@@ -271,7 +283,7 @@ impl Session {
         Err(NetError(format!(
             "too many redirects (more than {MAX_REDIRECTS}): {} {}",
             prepared.method,
-            without_query(&prepared.url)
+            super::incoming::without_query(&prepared.url)
         )))
     }
 
@@ -284,7 +296,6 @@ impl Session {
         prepared: &Prepared,
     ) -> Result<Arc<Exchange>, NetError> {
         let target = self.target(url);
-        let client = self.client.get(is_loopback(&target))?;
         let mut record = RequestRecord {
             method: method.to_string(),
             url: url.to_string(),
@@ -292,14 +303,9 @@ impl Session {
             body: None,
             summary: None,
         };
-        let mut request = client
-            .request(method.clone(), target.clone())
-            .timeout(prepared.timeout);
-        for (name, value) in headers {
-            request = request.header(name.as_str(), value.as_str());
-        }
+        let mut extra = Vec::new();
         if let Some(cookies) = self.jar.header(&target) {
-            request = request.header(reqwest::header::COOKIE, cookies);
+            extra.push((reqwest::header::COOKIE, cookies));
         }
         if let Some(body) = body {
             if let Some(content_type) = body.content_type()
@@ -307,23 +313,57 @@ impl Session {
                     .iter()
                     .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
             {
-                request = request.header(reqwest::header::CONTENT_TYPE, content_type);
+                let value = HeaderValue::from_str(content_type)
+                    .map_err(|e| NetError(format!("invalid content type `{content_type}`: {e}")))?;
+                extra.push((reqwest::header::CONTENT_TYPE, value));
                 record
                     .headers
                     .push(("content-type".into(), content_type.into()));
             }
             (record.body, record.summary) = body.record();
-            request = body
-                .apply(request, prepared.transfer.as_ref())
-                .await
-                .map_err(|e| NetError(e.to_string()))?;
+            if let Some(transfer) = &prepared.transfer {
+                transfer.to_send.store(body.len(), Ordering::Relaxed);
+            }
         }
+        let fail = |e: Failure| NetError(e.describe(method, url, prepared.timeout));
         let started = Instant::now();
-        let response = request
-            .send()
-            .await
-            .map_err(|e| NetError(describe(&e, method, url, prepared.timeout)))?;
-        let status = response.status().as_u16();
+        let loopback = is_loopback(&target);
+        let plain = plain::suits(&target, loopback, body)
+            .then(|| plain::request(method, &target, headers, &extra, body))
+            .flatten();
+        let mut response = match plain {
+            Some(request) => {
+                let client = self.client.plain();
+                Incoming::plain(client.request(request), prepared.timeout)
+                    .await
+                    .map_err(fail)?
+            }
+            None => {
+                let client = self.client.get(loopback)?;
+                let mut request = client
+                    .request(method.clone(), target.clone())
+                    .timeout(prepared.timeout);
+                for (name, value) in headers {
+                    request = request.header(name.as_str(), value.as_str());
+                }
+                for (name, value) in extra {
+                    request = request.header(name, value);
+                }
+                if let Some(body) = body {
+                    request = body
+                        .apply(request, prepared.transfer.as_ref())
+                        .await
+                        .map_err(|e| NetError(e.to_string()))?;
+                }
+                Incoming::Reqwest(
+                    request
+                        .send()
+                        .await
+                        .map_err(|e| fail(Failure::Reqwest(e)))?,
+                )
+            }
+        };
+        let status = response.status();
         self.jar.store(
             response
                 .headers()
@@ -342,24 +382,22 @@ impl Session {
             })
             .collect();
         if let (Some(transfer), Some(length)) = (&prepared.transfer, response.content_length()) {
-            transfer
-                .to_receive
-                .store(length, std::sync::atomic::Ordering::Relaxed);
+            transfer.to_receive.store(length, Ordering::Relaxed);
         }
-        let fail = |e: reqwest::Error| NetError(describe(&e, method, url, prepared.timeout));
         let saving = prepared
             .save_to
             .as_ref()
             .filter(|_| (200..300).contains(&status));
+        let transfer = prepared.transfer.as_ref();
         let (body, saved_to) = match saving {
             Some(path) => {
-                let written = download(response, path, prepared.transfer.as_ref(), fail).await?;
+                let written = response.download(path, transfer).await.map_err(fail)?;
                 (String::new(), Some((path.clone(), written)))
             }
             None => {
                 let limit = self.client.config.max_body.unwrap_or(DEFAULT_MAX_BODY);
                 (
-                    read_capped(response, limit, prepared.transfer.as_ref(), fail).await?,
+                    response.read_capped(limit, transfer).await.map_err(fail)?,
                     None,
                 )
             }
@@ -407,87 +445,6 @@ pub fn check_url_text(text: &str) -> Result<url::Url, (String, &'static str)> {
     Ok(url)
 }
 
-/// Reads a body into memory, refusing one larger than `limit`.
-async fn read_capped(
-    mut response: reqwest::Response,
-    limit: u64,
-    transfer: Option<&Arc<Transfer>>,
-    fail: impl Fn(reqwest::Error) -> NetError,
-) -> Result<String, NetError> {
-    let announced = response.content_length().unwrap_or(0);
-    if announced > limit {
-        return Err(too_large(limit));
-    }
-    // Sized once from Content-Length: no doubling reallocations, whose copies briefly hold a
-    // large body two and three times over.
-    let mut bytes = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
-    while let Some(chunk) = response.chunk().await.map_err(&fail)? {
-        if bytes.len() as u64 + chunk.len() as u64 > limit {
-            return Err(too_large(limit));
-        }
-        if let Some(transfer) = transfer {
-            transfer
-                .received
-                .fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(match String::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    })
-}
-
-fn too_large(limit: u64) -> NetError {
-    NetError(format!(
-        "the response body is larger than {}, the most kept in memory: save it to a file with `save_body_to:`, or raise the limit with --limit response-body=SIZE",
-        crate::limits::show_size(limit)
-    ))
-}
-
-/// Streams a body to a file: written beside it first, then renamed, so a failed download
-/// never leaves a partial file under the name.
-async fn download(
-    mut response: reqwest::Response,
-    path: &std::path::Path,
-    transfer: Option<&Arc<Transfer>>,
-    fail: impl Fn(reqwest::Error) -> NetError,
-) -> Result<u64, NetError> {
-    use tokio::io::AsyncWriteExt;
-    let cannot = |e: std::io::Error| NetError(format!("cannot write {}: {e}", path.display()));
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        tokio::fs::create_dir_all(dir).await.map_err(cannot)?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.{}.part", std::process::id()));
-    let result = async {
-        let mut file = tokio::fs::File::create(&temp).await.map_err(cannot)?;
-        let mut written = 0u64;
-        while let Some(chunk) = response.chunk().await.map_err(&fail)? {
-            file.write_all(&chunk).await.map_err(cannot)?;
-            written += chunk.len() as u64;
-            if let Some(transfer) = transfer {
-                transfer
-                    .received
-                    .fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-        file.flush().await.map_err(cannot)?;
-        file.sync_all().await.map_err(cannot)?;
-        drop(file);
-        tokio::fs::rename(&temp, path).await.map_err(cannot)?;
-        Ok(written)
-    }
-    .await;
-    if result.is_err() {
-        let _ = tokio::fs::remove_file(&temp).await;
-    }
-    result
-}
-
 /// Whether a URL points at this machine (such traffic never goes through a proxy).
 pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
@@ -498,85 +455,5 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
-fn without_query(url: &Url) -> Url {
-    let mut place = url.clone();
-    place.set_query(None);
-    place
-}
-
-/// A network error in words a user can act on (no URL query: it may hold a secret).
-fn describe(
-    err: &reqwest::Error,
-    method: &reqwest::Method,
-    url: &Url,
-    timeout: Duration,
-) -> String {
-    let place = without_query(url);
-    if let Some(tls) = super::tls::explain(err) {
-        return format!("{method} {place}: {tls}");
-    }
-    let what = if err.is_timeout() {
-        format!("no response within {}", report_duration(timeout))
-    } else if err.is_connect() {
-        "cannot connect".to_string()
-    } else if err.is_body() || err.is_decode() {
-        "the response body could not be read".to_string()
-    } else {
-        "the request failed".to_string()
-    };
-    let mut cause = String::new();
-    let mut source = std::error::Error::source(err);
-    while let Some(inner) = source {
-        cause = inner.to_string();
-        source = inner.source();
-    }
-    if cause.is_empty() {
-        format!("{what}: {method} {place}")
-    } else {
-        format!("{what}: {method} {place} ({cause})")
-    }
-}
-
-/// A duration as people read it: `850 ms`, `2.4 s`, `3 min`.
-pub fn report_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if ms < 60_000 {
-        format!("{:.1} s", d.as_secs_f64())
-    } else {
-        format!("{} min", d.as_secs() / 60)
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_detection() {
-        assert!(is_loopback(&Url::parse("http://127.0.0.1:8080/x").unwrap()));
-        assert!(is_loopback(&Url::parse("http://[::1]/").unwrap()));
-        assert!(is_loopback(&Url::parse("http://LOCALHOST/").unwrap()));
-        assert!(!is_loopback(
-            &Url::parse("https://api.dailymotion.com/").unwrap()
-        ));
-    }
-
-    #[test]
-    fn rewrite_keeps_path_and_query() {
-        let rewrite = HostRewrite {
-            hosts: vec!["api.dailymotion.com".into()],
-            target: Url::parse("http://127.0.0.1:5555").unwrap(),
-        };
-        let out = rewrite
-            .apply(&Url::parse("https://api.dailymotion.com/me?fields=id").unwrap())
-            .unwrap();
-        assert_eq!(out.as_str(), "http://127.0.0.1:5555/me?fields=id");
-        assert!(
-            rewrite
-                .apply(&Url::parse("https://example.com/").unwrap())
-                .is_none()
-        );
-    }
-}
+mod tests;

@@ -1,0 +1,224 @@
+//! The HTTP side checked on loopback servers: URL handling, what both clients put on the
+//! wire, and every way a response can fail, in the words the user reads.
+
+use super::*;
+use std::io::{Read, Write};
+use std::sync::mpsc;
+
+#[test]
+fn loopback_detection() {
+    assert!(is_loopback(&Url::parse("http://127.0.0.1:8080/x").unwrap()));
+    assert!(is_loopback(&Url::parse("http://[::1]/").unwrap()));
+    assert!(is_loopback(&Url::parse("http://LOCALHOST/").unwrap()));
+    assert!(!is_loopback(
+        &Url::parse("https://api.example.org/").unwrap()
+    ));
+}
+
+#[test]
+fn rewrite_keeps_path_and_query() {
+    let rewrite = HostRewrite {
+        hosts: vec!["api.example.org".into()],
+        target: Url::parse("http://127.0.0.1:5555").unwrap(),
+    };
+    let out = rewrite
+        .apply(&Url::parse("https://api.example.org/me?fields=id").unwrap())
+        .unwrap();
+    assert_eq!(out.as_str(), "http://127.0.0.1:5555/me?fields=id");
+    assert!(
+        rewrite
+            .apply(&Url::parse("https://example.com/").unwrap())
+            .is_none()
+    );
+}
+
+/// A loopback server for `connections` connections, one request each: it sends the
+/// request's head (and body) down the channel, writes `answer` as it is, keeps the
+/// connection `hold` long, and closes it. Bytes on the wire, so a test sees exactly what a
+/// client sent and a client sees a broken answer as it is.
+fn raw_server(
+    connections: usize,
+    answer: &'static [u8],
+    hold: Duration,
+) -> (std::net::SocketAddr, mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(connections) {
+            let mut stream = stream.unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            let complete = |seen: &[u8]| {
+                let text = String::from_utf8_lossy(seen);
+                let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                    return false;
+                };
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .map_or(0, |n| n.parse::<usize>().unwrap());
+                body.len() >= length
+            };
+            while !complete(&seen) {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = tx.send(String::from_utf8_lossy(&seen).into_owned());
+            let _ = stream.write_all(answer);
+            std::thread::sleep(hold);
+        }
+    });
+    (addr, rx)
+}
+
+/// The request's head without its first line, its header lines sorted.
+fn header_lines(request: &str) -> Vec<String> {
+    let head = request.split("\r\n\r\n").next().unwrap();
+    let mut lines: Vec<String> = head.lines().skip(1).map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+#[tokio::test]
+async fn both_clients_put_the_same_request_on_the_wire() {
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    let (addr, seen) = raw_server(2, OK, Duration::ZERO);
+    let target = url(&format!("http://{addr}/p?q=1"));
+    let headers = vec![
+        ("X-Trace".to_string(), "t1".to_string()),
+        ("accept".to_string(), "application/json".to_string()),
+    ];
+    let body = Body::json(&serde_json::json!({"a": 1}));
+    let content_type = HeaderValue::from_static("application/json");
+    let extra = [(hyper::header::CONTENT_TYPE, content_type.clone())];
+    let plain = plain::request(&hyper::Method::POST, &target, &headers, &extra, Some(&body));
+    plain::client(Duration::from_secs(5))
+        .request(plain.unwrap())
+        .await
+        .unwrap();
+    let by_hyper = seen.recv().unwrap();
+    let clients = Client::new();
+    let mut through_reqwest = clients.get(true).ok().unwrap().post(target.clone());
+    for (name, value) in &headers {
+        through_reqwest = through_reqwest.header(name, value);
+    }
+    through_reqwest
+        .header(hyper::header::CONTENT_TYPE, content_type)
+        .body(r#"{"a":1}"#)
+        .send()
+        .await
+        .unwrap();
+    let by_reqwest = seen.recv().unwrap();
+    assert_eq!(header_lines(&by_hyper), header_lines(&by_reqwest));
+    assert!(
+        by_hyper.starts_with("POST /p?q=1 HTTP/1.1\r\n"),
+        "{by_hyper}"
+    );
+    assert!(by_reqwest.starts_with("POST /p?q=1 HTTP/1.1\r\n"));
+    assert!(by_hyper.ends_with("\r\n\r\n{\"a\":1}"), "{by_hyper}");
+    assert!(header_lines(&by_hyper).contains(&"accept: application/json".to_string()));
+}
+
+fn url(text: &str) -> Url {
+    Url::parse(text).unwrap()
+}
+
+/// What sending a GET to the raw server answering `answer` ends with.
+async fn failure_of(answer: &'static [u8], hold: Duration, timeout: Duration) -> String {
+    let (addr, _) = raw_server(1, answer, hold);
+    failure_at(&format!("http://{addr}/x?key=k-secret"), timeout).await
+}
+
+async fn failure_at(url: &str, timeout: Duration) -> String {
+    let session = Session::new(Client::new(), None);
+    let mut prepared = Prepared::new(reqwest::Method::GET, url.parse().unwrap());
+    prepared.timeout = timeout;
+    match session.send(&prepared).await {
+        Ok(exchange) => panic!("a response: {}", exchange.response.status),
+        Err(e) => e.0,
+    }
+}
+
+#[tokio::test]
+async fn a_body_cut_short_is_a_body_that_could_not_be_read() {
+    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly ten b";
+    let message = failure_of(answer, Duration::ZERO, Duration::from_secs(5)).await;
+    assert!(
+        message.starts_with("the response body could not be read: GET http://127.0.0.1:"),
+        "{message}"
+    );
+    assert!(!message.contains("k-secret"), "{message}");
+}
+
+#[tokio::test]
+async fn the_timeout_runs_until_the_last_byte_of_the_body() {
+    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nthe rest is late";
+    let message = failure_of(answer, Duration::from_secs(3), Duration::from_millis(200)).await;
+    assert!(
+        message.starts_with("no response within 200 ms: GET http://127.0.0.1:"),
+        "{message}"
+    );
+    assert!(message.ends_with("/x (operation timed out)"), "{message}");
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out() {
+    let message = failure_of(b"", Duration::from_secs(3), Duration::from_millis(200)).await;
+    assert!(
+        message.starts_with("no response within 200 ms"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_port_nobody_listens_on_cannot_be_connected_to() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let message = failure_at(
+        &format!("http://127.0.0.1:{port}/x"),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(
+        message,
+        format!(
+            "cannot connect: GET http://127.0.0.1:{port}/x (Connection refused (os error 111))"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_the_cap_is_refused_before_it_is_read() {
+    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 100000000000\r\n\r\n";
+    let message = failure_of(answer, Duration::ZERO, Duration::from_secs(5)).await;
+    assert!(
+        message.starts_with("the response body is larger than"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn loopback_http_goes_on_the_plain_client_and_reqwest_is_never_built() {
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nset-cookie: s=1\r\n\r\nok";
+    let (addr, seen) = raw_server(2, OK, Duration::ZERO);
+    let client = Client::new();
+    let session = Session::new(client.clone(), None);
+    let prepared = Prepared::new(reqwest::Method::GET, url(&format!("http://{addr}/a")));
+    let exchange = session.send(&prepared).await.unwrap();
+    assert_eq!(
+        (exchange.response.status, exchange.response.body.as_str()),
+        (200, "ok")
+    );
+    assert!(client.plain.get().is_some());
+    assert!(client.direct.get().is_none() && client.proxied.get().is_none());
+    // The cookie the server set goes back on the next request.
+    session.send(&prepared).await.unwrap();
+    let second = seen.iter().nth(1).unwrap();
+    assert!(second.contains("\r\ncookie: s=1\r\n"), "{second}");
+}
