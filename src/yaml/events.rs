@@ -366,8 +366,7 @@ fn resolve_plain(text: &str) -> Result<NodeKind, String> {
         _ => {}
     }
     let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
-    let lower = unsigned.to_ascii_lowercase();
-    if matches!(lower.as_str(), ".inf" | ".nan") {
+    if unsigned.eq_ignore_ascii_case(".inf") || unsigned.eq_ignore_ascii_case(".nan") {
         return Err(format!(
             "`{text}` is not a number JSON can hold: quote it if it is text"
         ));
