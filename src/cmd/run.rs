@@ -44,9 +44,10 @@ pub async fn command(args: RunArgs) -> Result<Category, Failure> {
     if args.common.json {
         print_json(&results, redactor, &[], category);
     }
-    // Nothing reads the results any more: freeing every response and step one allocation at a
-    // time costs more than the process exit that soon follows.
+    // Nothing reads the results or the compiled flows any more: freeing every response and
+    // step one allocation at a time costs more than the process exit that soon follows.
     std::mem::forget(results);
+    std::mem::forget(std::mem::take(&mut prepared.plan.flows));
     Ok(category)
 }
 

@@ -188,6 +188,7 @@ impl Failure {
     /// without its query: it may hold a secret).
     pub fn describe(self, method: &reqwest::Method, url: &Url, timeout: Duration) -> String {
         let place = without_query(url);
+        let timed_out = || format!("no response within {}", super::duration::show(timeout));
         let what = match &self {
             Failure::TooLarge(limit) => return too_large(*limit),
             Failure::Local(message) => return message.clone(),
@@ -196,25 +197,19 @@ impl Failure {
                     return format!("{method} {place}: {tls}");
                 }
                 if err.is_timeout() {
-                    What::TimedOut
+                    timed_out()
                 } else if err.is_connect() {
-                    What::Connect
+                    CANNOT_CONNECT.into()
                 } else if err.is_body() || err.is_decode() {
-                    What::Read
+                    UNREADABLE_BODY.into()
                 } else {
-                    What::Other
+                    FAILED.into()
                 }
             }
-            Failure::Send(err) if err.is_connect() => What::Connect,
-            Failure::Send(_) => What::Other,
-            Failure::Read(_) => What::Read,
-            Failure::TimedOut => What::TimedOut,
-        };
-        let what = match what {
-            What::TimedOut => format!("no response within {}", super::duration::show(timeout)),
-            What::Connect => "cannot connect".to_string(),
-            What::Read => "the response body could not be read".to_string(),
-            What::Other => "the request failed".to_string(),
+            Failure::Send(err) if err.is_connect() => CANNOT_CONNECT.into(),
+            Failure::Send(_) => FAILED.into(),
+            Failure::Read(_) => UNREADABLE_BODY.into(),
+            Failure::TimedOut => timed_out(),
         };
         let cause = self.cause();
         if cause.is_empty() {
@@ -250,12 +245,9 @@ pub(super) fn without_query(url: &Url) -> Url {
     place
 }
 
-enum What {
-    TimedOut,
-    Connect,
-    Read,
-    Other,
-}
+const CANNOT_CONNECT: &str = "cannot connect";
+const UNREADABLE_BODY: &str = "the response body could not be read";
+const FAILED: &str = "the request failed";
 
 fn too_large(limit: u64) -> String {
     format!(
