@@ -222,3 +222,70 @@ async fn loopback_http_goes_on_the_plain_client_and_reqwest_is_never_built() {
     let second = seen.iter().nth(1).unwrap();
     assert!(second.contains("\r\ncookie: s=1\r\n"), "{second}");
 }
+
+/// A loopback server that answers every request of a connection with `ok`, keeping it open,
+/// until the client closes it; it sends down the channel the index of the connection each
+/// request came on.
+fn keep_alive_server() -> (std::net::SocketAddr, mpsc::Receiver<usize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for (index, stream) in listener.incoming().take(8).enumerate() {
+            let mut stream = stream.unwrap();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..end + 4);
+                        let _ = tx.send(index);
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(answer).is_err() {
+                            return;
+                        }
+                    }
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+#[tokio::test]
+async fn one_connection_serves_the_steps_one_after_the_other() {
+    let (addr, seen) = keep_alive_server();
+    let session = Session::new(Client::new(), None);
+    let prepared = Prepared::new(reqwest::Method::GET, url(&format!("http://{addr}/a")));
+    for _ in 0..3 {
+        let exchange = session.send(&prepared).await.unwrap();
+        assert_eq!(exchange.response.body, "ok");
+    }
+    let connections: Vec<usize> = seen.try_iter().collect();
+    assert_eq!(
+        connections,
+        [0, 0, 0],
+        "one connection for the three requests"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closed_is_replaced() {
+    // Each connection answers one request and is closed without `Connection: close`.
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+    let (addr, seen) = raw_server(3, OK, Duration::ZERO);
+    let session = Session::new(Client::new(), None);
+    let prepared = Prepared::new(reqwest::Method::GET, url(&format!("http://{addr}/a")));
+    for _ in 0..3 {
+        let exchange = session.send(&prepared).await.unwrap();
+        assert_eq!(exchange.response.body, "ok");
+        // Let the connection see that the server closed it, as it would between two steps.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen.try_iter().count(), 3);
+}
