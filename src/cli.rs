@@ -296,7 +296,7 @@ pub struct RunCommon {
     #[arg(long, value_name = "KIND=PATH", value_parser = parse_report)]
     pub report: Vec<Report>,
     /// Run up to N independent flows at once, each on a thread of its own (output stays in
-    /// order).
+    /// order); the flow files are read and checked on up to N threads too.
     #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
     /// Run only slice I of N (1-based) of the flows, for CI matrices: --shard 2/4. A flow

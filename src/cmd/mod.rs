@@ -5,6 +5,7 @@
 mod check;
 mod execute;
 mod init;
+mod loading;
 mod manual;
 mod mock;
 mod net;

@@ -6,6 +6,7 @@ use super::Failure;
 use super::plan::Plan;
 use crate::cli::RunCommon;
 use dmflow::Category;
+use dmflow::RunOptions;
 use dmflow::flow::Flow;
 use dmflow::flow::model::StepAction;
 use dmflow::oauth::browser::Browser;
@@ -16,7 +17,6 @@ use dmflow::secret::Redactor;
 use dmflow::store::{ProfileStore, TokenEndpoint};
 use dmflow::tokens::shield::{Moment, Signal};
 use dmflow::tokens::{TokenHook, TokenSupport};
-use dmflow::{Loader, RunOptions};
 use indexmap::IndexMap;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
@@ -192,11 +192,11 @@ pub async fn prepare(common: &RunCommon) -> Result<Prepared, Failure> {
         .with_problems(problems)
     };
     let cli = super::vars::read(&common.vars).map_err(|p| invalid(&terminal, p))?;
-    let loader = Loader::new().external(cli.names());
     let mut flows = Vec::new();
     let mut problems = Vec::new();
-    for path in &common.flows {
-        match loader.load(path) {
+    let jobs = usize::from(common.jobs);
+    for loaded in super::loading::load_flows(&common.flows, &cli.names(), jobs) {
+        match loaded {
             Ok(flow) => flows.push(flow),
             Err(found) => problems.extend(found),
         }
