@@ -146,7 +146,7 @@ impl Client {
         self.plain.get_or_init(|| plain::client(CONNECT_TIMEOUT))
     }
 
-    pub(super) fn get(&self, direct: bool) -> Result<&reqwest::Client, NetError> {
+    fn get(&self, direct: bool) -> Result<&reqwest::Client, NetError> {
         let cell = if direct { &self.direct } else { &self.proxied };
         if let Some(client) = cell.get() {
             return Ok(client);

@@ -126,11 +126,7 @@ impl Incoming {
             if bytes.len() as u64 + chunk.len() as u64 > limit {
                 return Err(Failure::TooLarge(limit));
             }
-            if let Some(transfer) = transfer {
-                transfer
-                    .received
-                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            }
+            count_received(transfer, &chunk);
             bytes.extend_from_slice(&chunk);
         }
         Ok(match String::from_utf8(bytes) {
@@ -163,11 +159,7 @@ impl Incoming {
             while let Some(chunk) = self.chunk().await? {
                 file.write_all(&chunk).await.map_err(cannot)?;
                 written += chunk.len() as u64;
-                if let Some(transfer) = transfer {
-                    transfer
-                        .received
-                        .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                }
+                count_received(transfer, &chunk);
             }
             file.flush().await.map_err(cannot)?;
             file.sync_all().await.map_err(cannot)?;
@@ -180,6 +172,15 @@ impl Incoming {
             let _ = tokio::fs::remove_file(&temp).await;
         }
         result
+    }
+}
+
+/// Adds a piece of the body to the bytes received, for progress.
+fn count_received(transfer: Option<&Arc<Transfer>>, chunk: &Bytes) {
+    if let Some(transfer) = transfer {
+        transfer
+            .received
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
     }
 }
 

@@ -289,3 +289,37 @@ async fn a_connection_the_server_closed_is_replaced() {
     }
     assert_eq!(seen.try_iter().count(), 3);
 }
+
+#[tokio::test]
+async fn a_header_hyper_refuses_goes_through_reqwest_and_fails_in_its_words() {
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+    let (addr, seen) = raw_server(1, OK, Duration::ZERO);
+    let session = Session::new(Client::new(), None);
+    let prepared = Prepared::new(reqwest::Method::GET, url(&format!("http://{addr}/x?k=s")))
+        .header("x-bad", "line\nbreak");
+    let message = session.send(&prepared).await.unwrap_err().0;
+    assert_eq!(
+        message,
+        format!("the request failed: GET http://{addr}/x (failed to parse header value)")
+    );
+    assert!(seen.try_recv().is_err(), "nothing reached the server");
+}
+
+#[tokio::test]
+async fn a_content_type_that_is_no_header_value_is_refused_before_sending() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clip.mp4");
+    std::fs::write(&path, b"data").unwrap();
+    let mut prepared = Prepared::new(reqwest::Method::POST, url("http://127.0.0.1:9/upload"));
+    prepared.body = Some(Body::File {
+        path,
+        content_type: Some("video/mp4\r\nx-injected: 1".into()),
+        len: 4,
+    });
+    let session = Session::new(Client::new(), None);
+    let message = session.send(&prepared).await.unwrap_err().0;
+    assert!(
+        message.starts_with("invalid content type `video/mp4"),
+        "{message}"
+    );
+}
