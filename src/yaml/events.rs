@@ -243,11 +243,11 @@ impl<'input> Builder<'input> {
 /// The keys of a mapping being read, to refuse duplicates: compared one by one while the
 /// mapping is small (most are), hashed once it grows.
 #[derive(Default)]
-struct Keys(Option<HashSet<String>>);
+pub(super) struct Keys(Option<HashSet<String>>);
 
 impl Keys {
     /// Whether `key` is new among `entries` (the mapping so far); remembers it.
-    fn insert(&mut self, key: &str, entries: &[Entry]) -> bool {
+    pub(super) fn insert(&mut self, key: &str, entries: &[Entry]) -> bool {
         const HASHED_FROM: usize = 16;
         if self.0.is_none() && entries.len() >= HASHED_FROM {
             self.0 = Some(entries.iter().map(|e| e.key.clone()).collect());
@@ -358,7 +358,7 @@ fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<NodeKind,
 }
 
 /// The YAML 1.2 core schema: null, booleans, integers (decimal, `0o`, `0x`), floats.
-fn resolve_plain(text: &str) -> Result<NodeKind, String> {
+pub(super) fn resolve_plain(text: &str) -> Result<NodeKind, String> {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Ok(NodeKind::Null),
         "true" | "True" | "TRUE" => return Ok(NodeKind::Bool(true)),

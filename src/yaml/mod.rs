@@ -7,6 +7,7 @@
 
 pub mod de;
 pub mod events;
+pub mod fast;
 pub mod node;
 pub mod spanned;
 
@@ -21,9 +22,13 @@ pub fn parse(source: &Arc<Source>) -> Result<Node, Diagnostic> {
     parse_text(&source.text).map_err(|e| yaml_error(source, &e))
 }
 
-/// Parses text (not necessarily a whole file) into a node tree.
+/// Parses text (not necessarily a whole file) into a node tree: by the quick reader when the
+/// text is plain block YAML, else by the general parser.
 pub fn parse_text(text: &str) -> Result<Node, events::YamlError> {
-    events::parse(text)
+    match fast::parse(text) {
+        Some(node) => Ok(node),
+        None => events::parse(text),
+    }
 }
 
 /// Turns a YAML error into a diagnostic in the flow's terms.

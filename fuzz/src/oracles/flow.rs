@@ -4,7 +4,8 @@
 //!
 //! Properties: no panic, hang or runaway memory; a file that does not compile always says
 //! why; every problem's position lies in the file; every rendered problem is plain text (no
-//! control character from the file reaches the terminal).
+//! control character from the file reaches the terminal); where the quick reader of plain
+//! block YAML gives a tree, it is the general parser's, positions included.
 
 use dmflow::Loader;
 use dmflow::diagnostic::{Source, render};
@@ -19,6 +20,13 @@ pub fn fuzz(data: &[u8]) {
 }
 
 pub fn check(text: &str) {
+    if let Some(quick) = dmflow::yaml::fast::parse(text) {
+        assert_eq!(
+            Ok(quick),
+            dmflow::yaml::events::parse(text),
+            "the quick YAML reader and the parser disagree on {text:?}"
+        );
+    }
     let source = Source::new(FILE, text);
     let (flow, problems) = Loader::new().compile_recovering(&source);
     assert!(
