@@ -8,6 +8,7 @@ use crate::run::expect::StatusSet;
 use crate::steps::Registry;
 use crate::yaml::de::unknown_field;
 use crate::yaml::{Entry, Node, NodeKind, Spanned};
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,16 +128,17 @@ pub fn compile(
         },
         None => None,
     };
-    let label = name
-        .as_ref()
-        .map(|n| format!("step `{n}`"))
-        .unwrap_or_else(|| format!("step {}", index + 1));
+    // How the problems below name the step (made only when there is one).
+    let label = || match &name {
+        Some(n) => format!("step `{n}`"),
+        None => format!("step {}", index + 1),
+    };
     let action_entry = match actions.as_slice() {
         [one] => *one,
         [] if unknown => return None,
         [] => {
             cx.problem(
-                Diagnostic::new(format!("{label} has no action"))
+                Diagnostic::new(format!("{} has no action", label()))
                     .label("this step")
                     .help(format!(
                         "give it exactly one of: {}, or flow (another flow file)",
@@ -150,7 +152,8 @@ pub fn compile(
             let found: Vec<String> = actions.iter().map(|e| format!("`{}`", e.key)).collect();
             cx.problem(
                 Diagnostic::new(format!(
-                    "{label} has {}: a step does one thing",
+                    "{} has {}: a step does one thing",
+                    label(),
                     found.join(" and ")
                 ))
                 .label("this step")
@@ -165,7 +168,9 @@ pub fn compile(
         None => FLOW_KEY,
     };
     let name = name.unwrap_or_else(|| format!("{}-{kind}", index + 1));
-    cx.context = format!("step `{name}`");
+    cx.context.clear();
+    // Writing into a String cannot fail.
+    let _ = write!(cx.context, "step `{name}`");
 
     // What wraps the action, in the order it is evaluated: the loop's item first, then `if:`.
     let each =

@@ -49,16 +49,16 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for SpannedVisitor<T> {
     /// The node deserializer: `$line`, `$col`, `$len`, then `$value`.
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Spanned<T>, A::Error> {
         let mut pos = Pos::UNKNOWN;
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                FIELD_LINE => pos.line = map.next_value()?,
-                FIELD_COL => pos.col = map.next_value()?,
-                FIELD_LEN => pos.len = map.next_value()?,
-                FIELD_VALUE => {
+        while let Some(field) = map.next_key::<Field>()? {
+            match field {
+                Field::Line => pos.line = map.next_value()?,
+                Field::Col => pos.col = map.next_value()?,
+                Field::Len => pos.len = map.next_value()?,
+                Field::Value => {
                     let value = map.next_value()?;
                     return Ok(Spanned::new(value, pos));
                 }
-                other => {
+                Field::Other(other) => {
                     return Err(de::Error::custom(format!(
                         "unexpected `{other}` in a spanned value"
                     )));
@@ -66,6 +66,42 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for SpannedVisitor<T> {
             }
         }
         Err(de::Error::custom("a spanned value without its value"))
+    }
+}
+
+/// A key of the node deserializer's spanned map, read without copying it (there is one per
+/// value of the flow file).
+enum Field {
+    Line,
+    Col,
+    Len,
+    Value,
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_identifier(FieldVisitor)
+    }
+}
+
+struct FieldVisitor;
+
+impl Visitor<'_> for FieldVisitor {
+    type Value = Field;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a field of a spanned value")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Field, E> {
+        Ok(match key {
+            FIELD_LINE => Field::Line,
+            FIELD_COL => Field::Col,
+            FIELD_LEN => Field::Len,
+            FIELD_VALUE => Field::Value,
+            other => Field::Other(other.to_string()),
+        })
     }
 }
 
