@@ -105,11 +105,15 @@ fn every_yaml_file_of_the_repository_reads_the_same_either_way() {
         let Ok(text) = std::fs::read_to_string(file) else {
             continue;
         };
-        if checked(&text).is_some() {
-            quick += 1;
+        match checked(&text) {
+            Some(_) => quick += 1,
+            // The flows we ship are written as users write theirs: in the subset.
+            None if file.starts_with(root.join("flows")) => {
+                panic!("the quick reader gave up on {}", file.display())
+            }
+            None => {}
         }
     }
-    eprintln!("{quick} of {} files read quickly", files.len());
     assert!(
         quick > 0,
         "the quick reader read none of {} files",
@@ -371,12 +375,15 @@ fn random_and_broken_documents_read_the_same_either_way() {
             broken += 1;
         }
     }
-    // Half the scalars above are outside the subset: still, many documents must be read quickly,
-    // or this test compares nothing.
-    eprintln!("{quick} of {total} read quickly, and {broken} edited ones");
+    // Some scalars above are outside the subset, and most edits break a document: still, enough
+    // of both must be read quickly, or this test compares nothing.
     assert!(
         quick * 10 > total,
         "only {quick} of {total} documents were read quickly"
+    );
+    assert!(
+        broken * 40 > total,
+        "only {broken} of {total} edited documents were read quickly"
     );
 }
 
