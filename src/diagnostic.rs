@@ -7,6 +7,7 @@
 
 use annotate_snippets::renderer::DecorStyle;
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -296,8 +297,14 @@ pub fn render(diag: &Diagnostic, color: bool) -> String {
 /// line, and the invisible marks that reorder a line (bidirectional overrides and isolates).
 /// Line feeds and tabs stay; CR LF becomes LF.
 pub fn clean(text: &str) -> String {
-    if !text.chars().any(acts_on_terminal) {
-        return text.to_string();
+    cleaned(text).into_owned()
+}
+
+/// [`clean`], without a copy when there is nothing to clean (the usual case: a step's line).
+pub fn cleaned(text: &str) -> Cow<'_, str> {
+    let plain_ascii = |b: &u8| matches!(b, b' '..=b'~' | b'\n' | b'\t');
+    if text.as_bytes().iter().all(plain_ascii) || !text.chars().any(acts_on_terminal) {
+        return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
     let mut chars = text.chars().peekable();
@@ -311,7 +318,7 @@ pub fn clean(text: &str) -> String {
             out.push(c);
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Whether a character does something on a terminal rather than show itself.
@@ -355,6 +362,9 @@ mod tests {
         assert_eq!(clean("\x7f"), "\\u{7f}");
         assert_eq!(clean("a\u{202e}b"), "a\\u{202e}b", "bidi override");
         assert_eq!(clean("café 😀"), "café 😀");
+        assert!(matches!(cleaned("plain ascii\tline\n"), Cow::Borrowed(_)));
+        assert!(matches!(cleaned("café 😀"), Cow::Borrowed(_)));
+        assert!(matches!(cleaned("a\u{202e}b"), Cow::Owned(_)));
         let once = clean("\x1b[2J\r\u{9b}");
         assert_eq!(clean(&once), once, "cleaning twice changes nothing");
     }

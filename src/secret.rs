@@ -8,6 +8,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use std::borrow::Cow;
 use std::sync::{Arc, RwLock};
 
 /// Values shorter than this are not masked: replacing every `a` or `42` in the output would
@@ -106,14 +107,19 @@ impl Redactor {
 
     /// Returns `text` with every registered secret form replaced by `[secret:LABEL]`.
     pub fn mask(&self, text: &str) -> String {
+        self.masked(text).into_owned()
+    }
+
+    /// [`Redactor::mask`], without a copy when no secret is in the text.
+    pub fn masked<'t>(&self, text: &'t str) -> Cow<'t, str> {
         if self.reveal {
-            return text.to_string();
+            return Cow::Borrowed(text);
         }
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        let mut out = text.to_string();
+        let mut out = Cow::Borrowed(text);
         for (form, label) in &inner.forms {
             if out.contains(form.as_str()) {
-                out = out.replace(form.as_str(), &format!("[secret:{label}]"));
+                out = Cow::Owned(out.replace(form.as_str(), &format!("[secret:{label}]")));
             }
         }
         out
@@ -188,6 +194,14 @@ mod tests {
         assert!(!masked.contains("s3cr3t"), "{masked}");
         assert!(!masked.contains(&b64), "{masked}");
         assert_eq!(masked.matches("[secret:API_SECRET]").count(), 3);
+    }
+
+    #[test]
+    fn text_without_a_secret_is_not_copied() {
+        let r = Redactor::new(false);
+        r.add("T", "abcdef");
+        assert!(matches!(r.masked("no secret here"), Cow::Borrowed(_)));
+        assert_eq!(r.masked("x abcdef y"), "x [secret:T] y");
     }
 
     #[test]

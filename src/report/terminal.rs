@@ -12,6 +12,7 @@ use crate::run::observer::Observer;
 use crate::run::result::{FlowResult, Outcome, StepResult};
 use crate::secret::Redactor;
 use crate::snapshot::Outcome as Snapshot;
+use std::borrow::Cow;
 use std::io::Write;
 use std::sync::Mutex;
 
@@ -132,10 +133,11 @@ impl Terminal {
     /// The one way out to the terminal: masked, then cleaned of anything that could act on
     /// the terminal (see [`for_terminal`]).
     fn write(&self, text: &str) {
-        let masked = for_terminal(&self.redactor.mask(text), self.paint.0);
+        let masked = self.redactor.masked(text);
+        let masked = for_terminal(&masked, self.paint.0);
         let depth = self.depth.load(std::sync::atomic::Ordering::Relaxed);
         let masked = if depth > 1 {
-            indent(&masked, &"  ".repeat(depth - 1))
+            Cow::Owned(indent(&masked, &"  ".repeat(depth - 1)))
         } else {
             masked
         };
@@ -393,7 +395,7 @@ impl Observer for Terminal {
             return;
         }
         let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_message(for_terminal(&self.redactor.mask(message), false));
+        bar.set_message(for_terminal(&self.redactor.mask(message), false).into_owned());
         if let Ok(style) = indicatif::ProgressStyle::with_template("    {spinner} {msg}  {elapsed}")
         {
             bar.set_style(style);
@@ -413,7 +415,7 @@ impl Observer for Terminal {
             if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
                 bar.set_style(style);
             }
-            bar.set_message(for_terminal(&self.redactor.mask(label), false));
+            bar.set_message(for_terminal(&self.redactor.mask(label), false).into_owned());
             bar
         });
         if let Some(total) = total {
@@ -522,9 +524,9 @@ impl Terminal {
 /// except, when colour is on, the colour sequences dmflow itself writes (SGR with the
 /// parameters below: reset, bold, dim, italic, underline and the 16 foreground colours),
 /// which can only colour text, never move the cursor, clear the screen, set a title or hide.
-fn for_terminal(text: &str, colour: bool) -> String {
+fn for_terminal(text: &str, colour: bool) -> Cow<'_, str> {
     if !colour {
-        return crate::diagnostic::clean(text);
+        return crate::diagnostic::cleaned(text);
     }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -543,7 +545,7 @@ fn for_terminal(text: &str, colour: bool) -> String {
         }
     }
     out.push_str(&crate::diagnostic::clean(rest));
-    out
+    Cow::Owned(out)
 }
 
 /// The length of the colour sequence `text` starts with, if it starts with one dmflow writes:
