@@ -427,8 +427,10 @@ impl<'a> Reader<'a> {
 /// or other controls (which the parser refuses or reads as line breaks), nor byte-order marks
 /// and Unicode's own line separators.
 fn printable(text: &str) -> bool {
-    let controls = |b: &u8| *b < b' ' && *b != b'\n' || *b == 0x7f;
-    if text.as_bytes().iter().any(controls) {
+    let control = |b: u8| (b < b' ' && b != b'\n') | (b == 0x7f);
+    // No early exit inside a chunk, so that the compiler tests many bytes at once.
+    let clean = |chunk: &[u8]| !chunk.iter().fold(false, |seen, &b| seen | control(b));
+    if !text.as_bytes().chunks(64).all(clean) {
         return false;
     }
     text.is_ascii()
