@@ -1,9 +1,10 @@
 //! The plain block YAML most flow files are written in, read line by line without the general
-//! parser: block mappings and lists, plain, quoted and `|` scalars, comments. At the first thing
-//! outside that subset (anchors, tags, flow collections, multi-line plain scalars, a duplicate
-//! key, anything malformed...) it gives up, and [`super::parse_text`] reads the file with the
-//! general parser instead, which also words every error. A tree it gives equals that parser's,
-//! positions included: the tests compare the two on generated and mutated text.
+//! parser: block mappings and lists, plain, quoted and `|` scalars, flow collections on one
+//! line (`{ status: 200 }`, `[A, B]`), comments. At the first thing outside that subset
+//! (anchors, tags, escapes, scalars or collections over several lines, a duplicate key,
+//! anything malformed...) it gives up, and [`super::parse_text`] reads the file with the general
+//! parser instead, which also words every error. A tree it gives equals that parser's,
+//! positions included: the tests compare the two on generated, edited and arbitrary text.
 
 use super::events::{Keys, MAX_DEPTH, MAX_NODES, resolve_plain};
 use super::node::{Entry, Node, NodeKind};
@@ -28,10 +29,7 @@ pub fn parse(text: &str) -> Option<Node> {
         return None;
     }
     let root = reader.mapping(first, 0, 0)?;
-    match reader.peek() {
-        None => Some(root),
-        Some(_) => None,
-    }
+    reader.peek().is_none().then_some(root)
 }
 
 /// A line with content (not blank, not only a comment).
