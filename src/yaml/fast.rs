@@ -123,7 +123,7 @@ impl<'a> Reader<'a> {
         let mut line = first;
         let mut at = col;
         loop {
-            let (key, colon) = key(&line.text[at..])?;
+            let (key, colon) = key(&line.text[at..], false)?;
             if key == "<<" || !seen.insert(key, &self.entries[base..]) {
                 return None;
             }
@@ -232,7 +232,7 @@ impl<'a> Reader<'a> {
                 if self.items.len() == base && flush {
                     pos = Pos::new(line.number, chars(&line.text[..start]) + 1, 1);
                 }
-                if key(content).is_some() {
+                if key(content, false).is_some() {
                     self.mapping(line, start, depth + 1)?
                 } else {
                     let node = self.inline(line, start, depth + 1)?;
@@ -324,10 +324,8 @@ impl<'a> Reader<'a> {
                     self.items.push(item);
                     i = end;
                 } else {
-                    let (key, colon) = key(&text[i..])?;
-                    if key.bytes().any(|b| b"[]{},".contains(&b))
-                        || !seen.insert(key, &self.entries[entries..])
-                    {
+                    let (key, colon) = key(&text[i..], true)?;
+                    if !seen.insert(key, &self.entries[entries..]) {
                         return None;
                     }
                     self.count(1)?;
@@ -446,60 +444,82 @@ fn is_entry(content: &str) -> bool {
     content == "-" || content.starts_with("- ")
 }
 
-/// The plain key at the start of `content` and the offset of its `:`, if the line is a
-/// `key: value` or `key:` line this reader knows.
-fn key(content: &str) -> Option<(&str, usize)> {
-    let bytes = content.as_bytes();
-    if starts_special(bytes) {
-        return None;
+/// The plain key at the start of `content` (in a flow collection if `flow`) and the offset of
+/// its `:`, if the line is a `key: value` or `key:` line this reader knows.
+fn key(content: &str, flow: bool) -> Option<(&str, usize)> {
+    match scan(content, flow)? {
+        // A key with trailing spaces, or longer than the parser allows, is left to it.
+        Stop::Colon(i) if !content[..i].ends_with(' ') && i <= 1000 => Some((&content[..i], i)),
+        _ => None,
     }
-    let mut previous = b' ';
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'#' if previous == b' ' => return None,
-            b':' if matches!(bytes.get(i + 1), None | Some(b' ')) => {
-                // A key with trailing spaces, or longer than the parser allows, is left to it.
-                if previous == b' ' || i > 1000 {
-                    return None;
-                }
-                return Some((&content[..i], i));
-            }
-            _ => {}
-        }
-        previous = b;
-    }
-    None
 }
 
-/// A plain scalar at the start of `content`, up to a comment or the end of the line, without
-/// trailing spaces; `None` if it is not one (or holds a `: ` or ends with `:`).
+/// A plain scalar that takes the rest of a line from the start of `content`, up to a comment,
+/// without trailing spaces; `None` if it is not one (or holds a `: ` or ends with `:`).
 fn plain(content: &str) -> Option<&str> {
+    match scan(content, false)? {
+        Stop::End(end) => Some(content[..end].trim_end_matches(' ')),
+        Stop::Colon(_) => None,
+    }
+}
+
+/// The length of the plain scalar inside a flow collection at the start of `content`, without
+/// trailing spaces: it ends at `,`, `]` or `}`. `None` when it is not one this reader knows.
+fn flow_plain(content: &str) -> Option<usize> {
+    match scan(content, true)? {
+        Stop::End(end) => {
+            let len = content[..end].trim_end_matches(' ').len();
+            (len > 0).then_some(len)
+        }
+        Stop::Colon(_) => None,
+    }
+}
+
+/// Where a plain scalar at the start of `content` stops.
+enum Stop {
+    /// At the end of the line or a comment, or in a flow collection at `,`, `]` or `}`.
+    End(usize),
+    /// At a `:` that starts a value.
+    Colon(usize),
+}
+
+/// Reads the plain scalar at the start of `content`, in a flow collection if `flow`; `None`
+/// when it is not one this reader knows (in a flow collection: a comment, a `[` or `{`, or a
+/// `:` before a flow indicator).
+fn scan(content: &str, flow: bool) -> Option<Stop> {
     let bytes = content.as_bytes();
-    if starts_special(bytes) {
+    if starts_special(bytes, flow) {
         return None;
     }
-    let mut end = bytes.len();
     let mut previous = b' ';
     for (i, &b) in bytes.iter().enumerate() {
         match b {
-            b'#' if previous == b' ' => {
-                end = i;
-                break;
-            }
-            b':' if matches!(bytes.get(i + 1), None | Some(b' ')) => return None,
+            b'#' if previous == b' ' => return (!flow).then_some(Stop::End(i)),
+            b':' => match bytes.get(i + 1) {
+                None | Some(b' ') => return Some(Stop::Colon(i)),
+                Some(b',' | b']' | b'}') if flow => return None,
+                _ => {}
+            },
+            b',' | b']' | b'}' if flow => return Some(Stop::End(i)),
+            b'[' | b'{' if flow => return None,
             _ => {}
         }
         previous = b;
     }
-    Some(content[..end].trim_end_matches(' '))
+    (!flow).then_some(Stop::End(bytes.len()))
 }
 
 /// Whether text starting with these bytes is not a plain scalar this reader knows: YAML's
-/// indicators, and `-`, `?`, `:` followed by a space or nothing.
-fn starts_special(bytes: &[u8]) -> bool {
+/// indicators; `?` and `:`; `-` followed by a space, nothing, or (in a flow collection) a flow
+/// indicator.
+fn starts_special(bytes: &[u8], flow: bool) -> bool {
     match bytes.first() {
-        None => true,
-        Some(b'-' | b'?' | b':') => matches!(bytes.get(1), None | Some(b' ')) || bytes[0] != b'-',
+        None | Some(b'?' | b':') => true,
+        Some(b'-') => match bytes.get(1) {
+            None | Some(b' ') => true,
+            Some(b',' | b'[' | b']' | b'{' | b'}') => flow,
+            Some(_) => false,
+        },
         Some(first) => b"[]{},#&*!|>'\"%@`".contains(first),
     }
 }
@@ -527,32 +547,6 @@ fn quoted(text: &str, at: usize) -> Option<(String, usize)> {
             return Some((value, quote + 1));
         }
     }
-}
-
-/// The length of the plain scalar inside a flow collection at the start of `content`, without
-/// trailing spaces: it ends at `,`, `]` or `}`. `None` when it is not one this reader knows.
-fn flow_plain(content: &str) -> Option<usize> {
-    let bytes = content.as_bytes();
-    if starts_special(bytes) {
-        return None;
-    }
-    let mut previous = b' ';
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b',' | b']' | b'}' => {
-                let len = content[..i].trim_end_matches(' ').len();
-                return (len > 0).then_some(len);
-            }
-            b'[' | b'{' => return None,
-            b'#' if previous == b' ' => return None,
-            b':' if matches!(bytes.get(i + 1), None | Some(b' ' | b',' | b']' | b'}')) => {
-                return None;
-            }
-            _ => {}
-        }
-        previous = b;
-    }
-    None
 }
 
 /// The offset of the first byte from `at` that is not a space.

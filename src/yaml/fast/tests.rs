@@ -27,6 +27,7 @@ fn reads_the_block_yaml_of_flow_files_as_the_parser_does() {
         "café: naïve é\nlist:\n  - é\n  - 'ü'\n  -\n    k: v\n",
         "a:\n  b:\n    c:\n      - x\n      - y: 1\n        z: 2\n",
         "last: x",
+        "a: [-x, -1, x-]\n",
         "a: { display: page }\nb: {}\nc: [A, B]\nd: []\ne: {x: 1, y: \"q\", z: [1, 2]}\nf: [ a , b ]  # c\ng: { $.x: { type: string } }\nh: [a,b]\n",
         "steps:\n  - name: s\n    callback: {}\n    expect: { status: 200, json: { $.a: { matches: \"(?i)^x$\" } } }\n",
     ];
@@ -56,6 +57,8 @@ fn leaves_everything_else_to_the_parser() {
         "a: [1, 2,]\n",           // a trailing comma
         "a: {b: }\n",             // a null in a flow mapping
         "a: [x: 1]\n",            // a pair in a flow list
+        "a: [-]\n",               // a dash before a flow indicator
+        "a: {b: -}\n",            //
         "a: b\n  c\n",            // a plain scalar on two lines
         "a: 1\na: 2\n",           // a duplicate key (the parser words it)
         "base: 1\n<<: x\n",       // a merge key
@@ -219,6 +222,8 @@ const SCALARS: &[&str] = &[
     "[x] y",
     "{ a: b",
     "[&x a]",
+    "[-]",
+    "{a: -}",
     "{\"k\": 1}",
 ];
 const ODD: usize = 36;
@@ -273,18 +278,21 @@ fn value(rng: &mut Rng, indent: usize, depth: usize, out: &mut String) {
                 }
             }
         }
-        2 | 3 => {
-            out.push('\n');
-            let inner = indent + 1 + rng.below(4);
-            out.push_str(&" ".repeat(inner));
-            mapping(rng, inner, depth + 1, out);
-        }
+        2 | 3 => mapping_below(rng, indent, 4, depth, out),
         _ => {
             out.push('\n');
             let inner = indent + rng.below(3) * 2;
             list(rng, inner, depth + 1, out);
         }
     }
+}
+
+/// A mapping that starts on the next line, 1 to `spread` columns deeper than `indent`.
+fn mapping_below(rng: &mut Rng, indent: usize, spread: usize, depth: usize, out: &mut String) {
+    out.push('\n');
+    let inner = indent + 1 + rng.below(spread);
+    out.push_str(&" ".repeat(inner));
+    mapping(rng, inner, depth + 1, out);
 }
 
 fn list(rng: &mut Rng, indent: usize, depth: usize, out: &mut String) {
@@ -303,12 +311,7 @@ fn list(rng: &mut Rng, indent: usize, depth: usize, out: &mut String) {
                 out.push_str(&" ".repeat(spaces));
                 mapping(rng, indent + 1 + spaces, depth + 1, out);
             }
-            2 => {
-                out.push('\n');
-                let inner = indent + 1 + rng.below(3);
-                out.push_str(&" ".repeat(inner));
-                mapping(rng, inner, depth + 1, out);
-            }
+            2 => mapping_below(rng, indent, 3, depth, out),
             _ => {
                 out.push('\n');
                 list(rng, indent + 2, depth + 1, out);
