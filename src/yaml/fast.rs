@@ -154,9 +154,7 @@ impl<'a> Reader<'a> {
 
     /// The value after the `:` at byte `colon` of `line`, in a mapping indented `indent`.
     fn value(&mut self, line: Line<'a>, colon: usize, indent: usize, depth: usize) -> Option<Node> {
-        let after = colon + 1;
-        let rest = &line.text[after..];
-        let start = after + (rest.len() - rest.trim_start_matches(' ').len());
+        let start = spaces_from(line.text, colon + 1);
         let content = &line.text[start..];
         if !content.is_empty() && !content.starts_with('#') {
             if content.starts_with('|') {
@@ -210,9 +208,7 @@ impl<'a> Reader<'a> {
         let mut line = first;
         let mut pos = Pos::new(first.number, indent as u32 + 1, 1);
         loop {
-            let after = indent + 1;
-            let rest = &line.text[after..];
-            let start = after + (rest.len() - rest.trim_start_matches(' ').len());
+            let start = spaces_from(line.text, indent + 1);
             let content = &line.text[start..];
             let item = if content.is_empty() || content.starts_with('#') {
                 // What the parser says about an empty item, or the list's position when its
