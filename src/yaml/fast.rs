@@ -82,7 +82,7 @@ impl<'a> Reader<'a> {
         }
         loop {
             let (text, next) = self.raw(self.at)?;
-            let indent = text.len() - text.trim_start_matches(' ').len();
+            let indent = leading_spaces(text);
             let content = &text[indent..];
             if !content.is_empty() && !content.starts_with('#') {
                 let line = Line {
@@ -269,13 +269,7 @@ impl<'a> Reader<'a> {
                 )
             }
         };
-        // After the value: spaces, then nothing or a comment.
-        let rest = &line.text[end..];
-        let trimmed = rest.trim_start_matches(' ');
-        if !(trimmed.is_empty() || trimmed.starts_with('#') && trimmed.len() < rest.len()) {
-            return None;
-        }
-        Some(node)
+        ends_line(&line.text[end..]).then_some(node)
     }
 
     /// A flow collection, a quoted scalar or (inside a collection) a plain one, at byte `at`
@@ -364,14 +358,13 @@ impl<'a> Reader<'a> {
             Some(b'-') => (true, &header[2..]),
             _ => (false, &header[1..]),
         };
-        let trimmed = after.trim_start_matches(' ');
-        if !(trimmed.is_empty() || trimmed.starts_with('#') && trimmed.len() < after.len()) {
+        if !ends_line(after) {
             return None;
         }
         // The first content line sets the indentation; a blank line before it is left to the
         // parser.
         let (first, mut at) = self.raw(line.next)?;
-        let width = first.len() - first.trim_start_matches(' ').len();
+        let width = leading_spaces(first);
         if width <= indent || width == first.len() {
             return None;
         }
@@ -384,7 +377,7 @@ impl<'a> Reader<'a> {
         let mut end = (at, number + 1);
         while let Some((text, next)) = self.raw(at) {
             number += 1;
-            let spaces = text.len() - text.trim_start_matches(' ').len();
+            let spaces = leading_spaces(text);
             if spaces == text.len() {
                 if spaces > width {
                     return None;
@@ -547,7 +540,18 @@ fn quoted(text: &str, at: usize) -> Option<(String, usize)> {
 
 /// The offset of the first byte from `at` that is not a space.
 fn spaces_from(text: &str, at: usize) -> usize {
-    at + (text.len() - at - text[at..].trim_start_matches(' ').len())
+    at + leading_spaces(&text[at..])
+}
+
+/// The number of spaces `text` starts with.
+fn leading_spaces(text: &str) -> usize {
+    text.len() - text.trim_start_matches(' ').len()
+}
+
+/// Whether `rest`, what follows a value on its line, is only spaces, then nothing or a comment.
+fn ends_line(rest: &str) -> bool {
+    let trimmed = rest.trim_start_matches(' ');
+    trimmed.is_empty() || trimmed.starts_with('#') && trimmed.len() < rest.len()
 }
 
 /// The number of characters in `text`, as the parser counts columns.

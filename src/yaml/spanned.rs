@@ -123,3 +123,30 @@ impl<T: schemars::JsonSchema> schemars::JsonSchema for Spanned<T> {
         T::json_schema(generator)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::de::value::{Error, MapDeserializer};
+
+    fn from_map(fields: Vec<(&'static str, u32)>) -> Result<Spanned<u32>, Error> {
+        Spanned::deserialize(MapDeserializer::new(fields.into_iter()))
+    }
+
+    #[test]
+    fn a_spanned_map_gives_the_value_and_its_position() {
+        let spanned = from_map(vec![("$line", 3), ("$col", 4), ("$len", 5), ("$value", 7)]);
+        assert_eq!(spanned.unwrap(), Spanned::new(7, Pos::new(3, 4, 5)));
+    }
+
+    #[test]
+    fn an_unknown_or_missing_field_is_an_error() {
+        let unknown = from_map(vec![("$line", 3), ("$bogus", 1)]).unwrap_err();
+        assert_eq!(
+            unknown.to_string(),
+            "unexpected `$bogus` in a spanned value"
+        );
+        let missing = from_map(vec![("$line", 3)]).unwrap_err();
+        assert_eq!(missing.to_string(), "a spanned value without its value");
+    }
+}
