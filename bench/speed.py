@@ -732,9 +732,24 @@ def load(values: tuple[float, float, float] | None = None) -> str:
     return "load average " + ", ".join(f"{v:.2f}" for v in values or os.getloadavg())
 
 
+def link_order() -> str:
+    """How many functions of link/symbol-order.txt the binary has: a list written before a
+    dependency or version change names functions the binary no longer has (and saves nothing)."""
+    listed = [line for line in (REPO / "link" / "symbol-order.txt").read_text().splitlines()
+              if line and not line.startswith("#")]
+    nm = subprocess.run(["nm", "--defined-only", str(DMFLOW)], capture_output=True, text=True, check=False)
+    if nm.returncode != 0:
+        return "link order: not checked (nm could not read the binary's symbols)"
+    present = {fields[-1] for fields in map(str.split, nm.stdout.splitlines()) if fields}
+    found = sum(name in present for name in listed)
+    stale = " — **stale: run bench/symbol_order.py**" if found < len(listed) * 0.9 else ""
+    return f"link order: {found:,} of the {len(listed):,} functions of link/symbol-order.txt are in the binary{stale}"
+
+
 def print_header(commit: str, versions: dict[str, str], load_before: tuple, minutes: float) -> None:
     print(f"## dmflow speed vs peers ({time.strftime('%Y-%m-%d %H:%M')})\n")
     print(f"- dmflow: {f'the binary {DMFLOW}' if PREBUILT else 'release build'} of {commit}")
+    print(f"- {link_order()}")
     for line in machine():
         print(f"- machine: {line}")
     print(f"- {load(load_before)} at the start, {load()} at the end; took {minutes:.1f} min (installs and"

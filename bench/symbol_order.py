@@ -127,7 +127,7 @@ def ordered(costs: list[Counter[str]]) -> list[str]:
     """The functions by how many commands ran them, then by instructions, then by name."""
     runs: Counter[str] = Counter(name for command in costs for name in command)
     total: Counter[str] = sum(costs, Counter())
-    named = [name for name in runs if re.fullmatch(r"[\w.$]+", name)]
+    named = [name for name in runs if re.fullmatch(r"[A-Za-z_][\w.$]*", name)]  # not 0x… addresses
     return sorted(named, key=lambda name: (-runs[name], -total[name], name))
 
 

@@ -362,7 +362,8 @@ pub fn is_variable_name(name: &str) -> bool {
 
 /// Whether `text` contains template syntax at all (plain strings skip the engine).
 pub fn is_template(text: &str) -> bool {
-    text.contains("<<") || text.contains("<%") || text.contains("<#")
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(b'<', bytes).any(|at| matches!(bytes.get(at + 1), Some(b'<' | b'%' | b'#')))
 }
 
 /// `<< expr >>` with nothing else around it: the inner expression.
@@ -931,6 +932,32 @@ pub fn value_to_text(value: &serde_json::Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn template_syntax_is_found_anywhere_and_only_where_it_is() {
+        for text in [
+            "<<A>>",
+            "x <<A>>",
+            "a<b <% if x %>",
+            "<#c#>",
+            "<<",
+            "a < b <<",
+        ] {
+            assert!(is_template(text), "{text:?}");
+        }
+        for text in [
+            "",
+            "<",
+            "a < b",
+            "a <b> c",
+            "http://h/x?a=<",
+            "<>",
+            "< <",
+            ">>",
+        ] {
+            assert!(!is_template(text), "{text:?}");
+        }
+    }
 
     fn cx(v: serde_json::Value) -> Context {
         let mut vars = Vars::new();

@@ -67,7 +67,7 @@ impl<'a> Reader<'a> {
             return None;
         }
         let rest = &self.text[at..];
-        Some(match rest.find('\n') {
+        Some(match memchr::memchr(b'\n', rest.as_bytes()) {
             Some(end) => (&rest[..end], at + end + 1),
             None => (rest, self.text.len()),
         })
