@@ -55,6 +55,17 @@ def flow(port: int, steps: int) -> str:
     return f"name: steps\nsteps:\n{body}"
 
 
+def require_valgrind() -> None:
+    if not shutil.which("valgrind"):
+        sys.exit("valgrind is missing: apt-get install valgrind")
+
+
+def isolated_env(tmp: Path) -> dict[str, str]:
+    """An environment whose state directory and home are the run's own, without colours."""
+    return {"PATH": "/usr/bin:/bin", "DMFLOW_STATE_DIR": str(tmp / "state"), "NO_COLOR": "1",
+            "HOME": str(tmp)}
+
+
 def callgrind(dmflow: str, args: list[str], out: Path, env: dict[str, str]) -> int:
     run = subprocess.run(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", dmflow, *args],
@@ -80,12 +91,10 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=0, help="show the N costliest functions")
     args = parser.parse_args()
     binaries = args.dmflow or [str(REPO / "target" / "release" / "dmflow")]
-    if not shutil.which("valgrind"):
-        sys.exit("valgrind is missing: apt-get install valgrind")
+    require_valgrind()
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        env = {"PATH": "/usr/bin:/bin", "DMFLOW_STATE_DIR": str(tmp_path / "state"),
-               "NO_COLOR": "1", "HOME": tmp}
+        env = isolated_env(tmp_path)
         port = free_port()
         mock = subprocess.Popen([binaries[0], "mock", "--ephemeral", "-q", "--port", str(port)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)

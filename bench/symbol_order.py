@@ -26,14 +26,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
 
-from instructions import flow, free_port, wait_for
+from instructions import flow, free_port, isolated_env, require_valgrind, wait_for
 from speed import json_capture_flow, start_server
 
 REPO = Path(__file__).resolve().parent.parent
@@ -137,13 +136,10 @@ def main() -> None:
                         help="a release build with symbols (default: target/release/dmflow)")
     parser.add_argument("--output", default=str(OUTPUT))
     args = parser.parse_args()
-    if not shutil.which("valgrind"):
-        sys.exit("valgrind is missing: apt-get install valgrind")
+    require_valgrind()
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        env = {"PATH": "/usr/bin:/bin", "DMFLOW_STATE_DIR": str(tmp_path / "state"),
-               "NO_COLOR": "1", "HOME": tmp}
-        names = ordered(workloads(args.dmflow, tmp_path, env))
+        names = ordered(workloads(args.dmflow, tmp_path, isolated_env(tmp_path)))
     header = (
         "# The functions dmflow runs, those most commands run first: written by bench/symbol_order.py,\n"
         "# read by build.rs (the linker's --symbol-ordering-file). Regenerate after large changes.\n"
