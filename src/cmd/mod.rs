@@ -111,6 +111,21 @@ fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
     builder.enable_all().build()
 }
 
+/// Runs `work` as a task of the runtime, which `block_on` then awaits. A request's answer
+/// wakes a task straight from the connection's task, where it would wake the `block_on`
+/// future only through one more poll of the I/O driver: a system call a step.
+async fn as_task<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> T {
+    match tokio::spawn(work).await {
+        Ok(value) => value,
+        // Only a panic ends the task early (the runtime outlives `block_on`): carry it on.
+        Err(error) => std::panic::resume_unwind(
+            error
+                .try_into_panic()
+                .unwrap_or_else(|error| Box::new(error.to_string())),
+        ),
+    }
+}
+
 /// Runs a command.
 pub fn main(cli: Cli) -> Category {
     ui::init(&cli.output);
@@ -133,8 +148,8 @@ pub fn main(cli: Cli) -> Category {
         }
     };
     let outcome = match cli.command {
-        Command::Run(args) => runtime.block_on(run::command(args)),
-        Command::Test(args) => runtime.block_on(test::command(args)),
+        Command::Run(args) => runtime.block_on(as_task(run::command(args))),
+        Command::Test(args) => runtime.block_on(as_task(test::command(args))),
         Command::Check(args) => check::command(args),
         Command::Mock(args) => runtime.block_on(mock::command(args)),
         Command::Env(args) => runtime.block_on(tokens::env(args)),
