@@ -737,7 +737,10 @@ def link_order() -> str:
     dependency or version change names functions the binary no longer has (and saves nothing)."""
     listed = [line for line in (REPO / "link" / "symbol-order.txt").read_text().splitlines()
               if line and not line.startswith("#")]
-    nm = subprocess.run(["nm", "--defined-only", str(DMFLOW)], capture_output=True, text=True, check=False)
+    try:
+        nm = subprocess.run(["nm", "--defined-only", str(DMFLOW)], capture_output=True, text=True, check=False)
+    except OSError as error:  # no nm (binutils) on the machine
+        return f"link order: not checked ({error.strerror}: nm)"
     if nm.returncode != 0:
         return "link order: not checked (nm could not read the binary's symbols)"
     present = {fields[-1] for fields in map(str.split, nm.stdout.splitlines()) if fields}

@@ -59,23 +59,22 @@ def finished(process: subprocess.Popen, what: str) -> None:
 def self_costs(out: Path, binary: str) -> Counter[str]:
     """Instructions spent in each function of `binary` (its own, not its callees')."""
     costs: Counter[str] = Counter()
-    in_binary, function, skip_next = False, None, False
+    ours = os.path.realpath(binary)
+    in_binary, function, callee_cost = False, None, False
     for line in out.read_text(errors="replace").splitlines():
         if line.startswith("ob="):
-            in_binary = os.path.realpath(line[3:]) == os.path.realpath(binary)
+            in_binary = os.path.realpath(line[3:]) == ours
         elif line.startswith("fn="):
             function = line[3:] if in_binary else None
             if function:
                 costs[function] += 0  # ran, even if every instruction was a callee's
         elif line.startswith("calls="):
-            skip_next = True  # the next cost line is the callee's inclusive cost
-        elif line[:1].isdigit() and function:
-            if not skip_next:
-                fields = line.split()
-                costs[function] += int(fields[1]) if len(fields) > 1 else 0
-            skip_next = False
+            callee_cost = True  # the next cost line is the callee's inclusive cost
         elif line[:1].isdigit():
-            skip_next = False
+            fields = line.split()
+            if function and not callee_cost and len(fields) > 1:
+                costs[function] += int(fields[1])
+            callee_cost = False
     return costs
 
 

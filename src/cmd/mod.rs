@@ -111,11 +111,14 @@ fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
     builder.enable_all().build()
 }
 
-/// Runs `work` as a task of the runtime, which `block_on` then awaits. A request's answer
-/// wakes a task straight from the connection's task, where it would wake the `block_on`
-/// future only through one more poll of the I/O driver: a system call a step.
-async fn as_task<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> T {
-    match tokio::spawn(work).await {
+/// Runs a command's `work` to its end as a task of `runtime`. A request's answer wakes a task
+/// straight from the connection's task, where it would wake the `block_on` future only
+/// through one more poll of the I/O driver: a system call a step.
+fn on_task<T: Send + 'static>(
+    runtime: &tokio::runtime::Runtime,
+    work: impl Future<Output = T> + Send + 'static,
+) -> T {
+    match runtime.block_on(runtime.spawn(work)) {
         Ok(value) => value,
         // Only a panic ends the task early (the runtime outlives `block_on`): carry it on.
         Err(error) => std::panic::resume_unwind(
@@ -148,15 +151,15 @@ pub fn main(cli: Cli) -> Category {
         }
     };
     let outcome = match cli.command {
-        Command::Run(args) => runtime.block_on(as_task(run::command(args))),
-        Command::Test(args) => runtime.block_on(as_task(test::command(args))),
+        Command::Run(args) => on_task(&runtime, run::command(args)),
+        Command::Test(args) => on_task(&runtime, test::command(args)),
         Command::Check(args) => check::command(args),
-        Command::Mock(args) => runtime.block_on(mock::command(args)),
-        Command::Env(args) => runtime.block_on(tokens::env(args)),
-        Command::Token(args) => runtime.block_on(tokens::token(args)),
-        Command::Exec(args) => runtime.block_on(tokens::exec(args)),
-        Command::Status(args) => runtime.block_on(tokens::status(args)),
-        Command::Logout(args) => runtime.block_on(tokens::logout(args)),
+        Command::Mock(args) => on_task(&runtime, mock::command(args)),
+        Command::Env(args) => on_task(&runtime, tokens::env(args)),
+        Command::Token(args) => on_task(&runtime, tokens::token(args)),
+        Command::Exec(args) => on_task(&runtime, tokens::exec(args)),
+        Command::Status(args) => on_task(&runtime, tokens::status(args)),
+        Command::Logout(args) => on_task(&runtime, tokens::logout(args)),
         Command::Completions(args) => manual::completions(args),
         Command::Man(args) => manual::man(args),
         Command::Schema => schema::command(),
