@@ -297,8 +297,8 @@ impl Session {
     ) -> Result<Arc<Exchange>, NetError> {
         let target = self.target(url);
         let mut record = RequestRecord {
-            method: method.to_string(),
-            url: url.to_string(),
+            method: method.as_str().to_owned(),
+            url: url.as_str().to_owned(),
             headers: headers.to_vec(),
             body: None,
             summary: None,
@@ -332,9 +332,9 @@ impl Session {
             .then(|| plain::request(method, &target, headers, &extra, body))
             .flatten();
         let mut response = match plain {
-            Some(request) => {
+            Some((request, origin)) => {
                 let client = self.client.plain();
-                Incoming::plain(client.request(request), prepared.timeout)
+                Incoming::plain(client.send(request, origin), prepared.timeout)
                     .await
                     .map_err(fail)?
             }
@@ -375,10 +375,11 @@ impl Session {
             .headers()
             .iter()
             .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
+                let value = match v.to_str() {
+                    Ok(text) => text.to_owned(),
+                    Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                };
+                (k.as_str().to_owned(), value)
             })
             .collect();
         if let (Some(transfer), Some(length)) = (&prepared.transfer, response.content_length()) {

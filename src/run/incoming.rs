@@ -3,6 +3,7 @@
 //! timeout running until the last byte, and failures put in words a user can act on.
 
 use super::body::Transfer;
+use super::keepalive::{Lease, SendError};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::HeaderMap;
@@ -17,18 +18,21 @@ use url::Url;
 /// A response whose body is still to be read.
 pub enum Incoming {
     Reqwest(reqwest::Response),
-    /// From the plain client, with the request's deadline.
+    /// From the plain client, with the request's deadline and the connection, lent until
+    /// the body's end.
     Plain {
         head: hyper::http::response::Parts,
         body: hyper::body::Incoming,
         deadline: Pin<Box<Sleep>>,
+        lease: Option<Lease>,
     },
 }
 
 /// What went wrong, from either client.
 pub enum Failure {
     Reqwest(reqwest::Error),
-    Send(hyper_util::client::legacy::Error),
+    Connect(std::io::Error),
+    Send(hyper::Error),
     Read(hyper::Error),
     TimedOut,
     /// The body is larger than the cap on bodies kept in memory.
@@ -42,17 +46,17 @@ impl Incoming {
     /// timeout is left for the body.
     pub async fn plain(
         sending: impl Future<
-            Output = Result<
-                hyper::Response<hyper::body::Incoming>,
-                hyper_util::client::legacy::Error,
-            >,
+            Output = Result<(hyper::Response<hyper::body::Incoming>, Lease), SendError>,
         >,
         timeout: Duration,
     ) -> Result<Incoming, Failure> {
         let mut deadline = Box::pin(tokio::time::sleep(timeout));
-        let response = tokio::select! {
+        let (response, lease) = tokio::select! {
             biased;
-            sent = sending => sent.map_err(Failure::Send)?,
+            sent = sending => sent.map_err(|e| match e {
+                SendError::Connect(e) => Failure::Connect(e),
+                SendError::Http(e) => Failure::Send(e),
+            })?,
             () = &mut deadline => return Err(Failure::TimedOut),
         };
         let (head, body) = response.into_parts();
@@ -60,6 +64,7 @@ impl Incoming {
             head,
             body,
             deadline,
+            lease: Some(lease),
         })
     }
 
@@ -89,14 +94,25 @@ impl Incoming {
     async fn chunk(&mut self) -> Result<Option<Bytes>, Failure> {
         match self {
             Incoming::Reqwest(response) => response.chunk().await.map_err(Failure::Reqwest),
-            Incoming::Plain { body, deadline, .. } => loop {
+            Incoming::Plain {
+                body,
+                deadline,
+                lease,
+                ..
+            } => loop {
                 let frame = tokio::select! {
                     biased;
                     frame = body.frame() => frame,
                     () = deadline.as_mut() => return Err(Failure::TimedOut),
                 };
                 match frame {
-                    None => return Ok(None),
+                    None => {
+                        // Read to the end: the connection can take the next request.
+                        if let Some(lease) = lease.take() {
+                            lease.release();
+                        }
+                        return Ok(None);
+                    }
                     Some(Err(e)) => return Err(Failure::Read(e)),
                     // Trailers carry no body bytes.
                     Some(Ok(frame)) => {
@@ -207,7 +223,7 @@ impl Failure {
                     FAILED.into()
                 }
             }
-            Failure::Send(err) if err.is_connect() => CANNOT_CONNECT.into(),
+            Failure::Connect(_) => CANNOT_CONNECT.into(),
             Failure::Send(_) => FAILED.into(),
             Failure::Read(_) => UNREADABLE_BODY.into(),
             Failure::TimedOut => timed_out(),
@@ -225,6 +241,7 @@ impl Failure {
     fn cause(&self) -> String {
         let mut source: Option<&(dyn std::error::Error + 'static)> = match self {
             Failure::Reqwest(err) => std::error::Error::source(err),
+            Failure::Connect(err) => Some(err),
             Failure::Send(err) => Some(err),
             Failure::Read(err) => Some(err),
             Failure::TimedOut => return "operation timed out".into(),

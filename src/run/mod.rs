@@ -19,6 +19,7 @@ pub mod extensions;
 pub mod http;
 mod incoming;
 pub mod json_select;
+mod keepalive;
 pub mod kind;
 pub mod observer;
 pub mod options;

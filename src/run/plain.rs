@@ -1,20 +1,21 @@
-//! Plain `http://` to this machine's own servers (the emulator, a local API) on hyper's pooled
-//! client directly. Such a request needs nothing of what reqwest adds around hyper (proxies,
-//! TLS, a redirect layer that parses the URL again even with redirects off, a second parse of
-//! the response's URL): skipping it saves a fifth of the instructions of a step. Everything
-//! else (https, other hosts, files and multipart forms streamed from disk) goes through reqwest.
-//! Both clients send the same headers and report failures in the same words.
+//! Plain `http://` to this machine's own servers (the emulator, a local API) on hyper's
+//! HTTP/1.1 connections directly ([`super::keepalive`]). Such a request needs nothing of what
+//! reqwest adds around hyper (proxies, TLS, a redirect layer that parses the URL again even
+//! with redirects off, a second parse of the response's URL): skipping it saves a fifth of the
+//! instructions of a step. Everything else (https, other hosts, files and multipart forms
+//! streamed from disk) goes through reqwest. Both clients send the same headers and report
+//! failures in the same words.
 
 use super::body::Body;
+use super::keepalive::{Connections, Origin};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
-use hyper_util::client::legacy::connect::HttpConnector;
 use std::time::Duration;
-use url::Url;
+use url::{Position, Url};
 
-/// The pooled HTTP/1.1 client for loopback `http://`.
-pub type PlainClient = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
+/// The client for loopback `http://`.
+pub type PlainClient = Connections;
 
 /// The `User-Agent` of every request that does not set its own, from either client.
 pub const USER_AGENT: &str = concat!("dmflow/", env!("CARGO_PKG_VERSION"));
@@ -22,14 +23,7 @@ pub const USER_AGENT: &str = concat!("dmflow/", env!("CARGO_PKG_VERSION"));
 /// A client set up as the reqwest clients are: Nagle off, connections given up after
 /// `connect_timeout`, idle ones kept 90 s.
 pub fn client(connect_timeout: Duration) -> PlainClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(connect_timeout));
-    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .timer(hyper_util::rt::TokioTimer::new())
-        .pool_timer(hyper_util::rt::TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build(connector)
+    Connections::new(connect_timeout)
 }
 
 /// Whether a request to `target` (on this machine when `loopback`) with `body` can go on the
@@ -38,17 +32,26 @@ pub fn suits(target: &Url, loopback: bool, body: Option<&Body>) -> bool {
     target.scheme() == "http" && loopback && matches!(body, None | Some(Body::Bytes { .. }))
 }
 
-/// The request for hyper; `None` when a header name or value is one the HTTP crate refuses
-/// (reqwest then sends it, and reports the problem in its words).
+/// The request for hyper and where it goes; `None` when a header name or value is one the
+/// HTTP crate refuses (reqwest then sends it, and reports the problem in its words). The
+/// request line has the path and query (origin-form), and `Host` the URL's host and port
+/// unless the request sets its own, as reqwest writes them.
 pub fn request(
     method: &hyper::Method,
     target: &Url,
     headers: &[(String, String)],
     extra: &[(HeaderName, HeaderValue)],
     body: Option<&Body>,
-) -> Option<hyper::Request<Full<Bytes>>> {
-    let uri: hyper::Uri = target.as_str().parse().ok()?;
-    let mut map = HeaderMap::with_capacity(headers.len() + extra.len() + 2);
+) -> Option<(hyper::Request<Full<Bytes>>, Origin)> {
+    let origin = Origin {
+        host: target.host()?.to_owned(),
+        port: target.port_or_known_default()?,
+    };
+    let uri: hyper::Uri = target[Position::BeforePath..Position::AfterQuery]
+        .parse()
+        .ok()?;
+    // Room for the defaults and `Host` too: the map does not grow on the way.
+    let mut map = HeaderMap::with_capacity(headers.len() + extra.len() + 3);
     for (name, value) in headers {
         let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
         map.append(name, HeaderValue::from_str(value).ok()?);
@@ -65,6 +68,11 @@ pub fn request(
             slot.insert(HeaderValue::from_static(value));
         }
     }
+    if let hyper::header::Entry::Vacant(slot) = map.entry(hyper::header::HOST) {
+        slot.insert(
+            HeaderValue::from_str(&target[Position::BeforeHost..Position::BeforePath]).ok()?,
+        );
+    }
     let bytes = match body {
         Some(Body::Bytes { bytes, .. }) => bytes.clone(),
         _ => Bytes::new(),
@@ -73,7 +81,7 @@ pub fn request(
     *request.method_mut() = method.clone();
     *request.uri_mut() = uri;
     *request.headers_mut() = map;
-    Some(request)
+    Some((request, origin))
 }
 
 #[cfg(test)]
@@ -114,7 +122,8 @@ mod tests {
             &extra,
             Some(&Body::raw("body".into())),
         )
-        .unwrap();
+        .unwrap()
+        .0;
         let sent = request.headers();
         let accept: Vec<_> = sent.get_all("accept").iter().collect();
         assert_eq!(accept, ["application/json"]);
@@ -122,7 +131,8 @@ mod tests {
         assert_eq!(repeated, ["1", "2"]);
         assert_eq!(sent["user-agent"], super::USER_AGENT);
         assert_eq!(sent["cookie"], "s=1");
-        assert_eq!(request.uri(), "http://127.0.0.1:9/p?q=1");
+        assert_eq!(request.uri(), "/p?q=1");
+        assert_eq!(sent["host"], "127.0.0.1:9");
         assert_eq!(request.method(), hyper::Method::POST);
     }
 

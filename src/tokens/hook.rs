@@ -117,7 +117,9 @@ async fn retry_after_refresh(
     let Ok(client) = resolve(Fields::default(), cx, "automatic refresh") else {
         return Ok(exchange);
     };
-    let refreshed = for_step(cx, &client, &refresh_token, None, false).await?;
+    // The refresh and the retry are boxed: this future is built for every response, and
+    // would otherwise be as large as both requests' futures.
+    let refreshed = Box::pin(for_step(cx, &client, &refresh_token, None, false)).await?;
     cx.notes.extend(refreshed.notes);
     let tokens = refreshed.tokens;
     let Some(new_token) = tokens.get(ACCESS_TOKEN).map(crate::template::value_to_text) else {
@@ -133,8 +135,7 @@ async fn retry_after_refresh(
             *value = format!("Bearer {new_token}");
         }
     }
-    cx.session
-        .send(&retry)
+    Box::pin(cx.session.send(&retry))
         .await
         .map_err(|e| StepError::Network(e.0))
 }

@@ -94,9 +94,10 @@ async fn both_clients_put_the_same_request_on_the_wire() {
     let body = Body::json(&serde_json::json!({"a": 1}));
     let content_type = HeaderValue::from_static("application/json");
     let extra = [(hyper::header::CONTENT_TYPE, content_type.clone())];
-    let plain = plain::request(&hyper::Method::POST, &target, &headers, &extra, Some(&body));
+    let (request, origin) =
+        plain::request(&hyper::Method::POST, &target, &headers, &extra, Some(&body)).unwrap();
     plain::client(Duration::from_secs(5))
-        .request(plain.unwrap())
+        .send(request, origin)
         .await
         .unwrap();
     let by_hyper = seen.recv().unwrap();
@@ -271,6 +272,32 @@ async fn one_connection_serves_the_steps_one_after_the_other() {
         connections,
         [0, 0, 0],
         "one connection for the three requests"
+    );
+}
+
+#[tokio::test]
+async fn requests_at_the_same_time_each_get_a_connection_then_share_them() {
+    let (addr, seen) = keep_alive_server();
+    let session = Session::new(Client::new(), None);
+    let prepared = Prepared::new(reqwest::Method::GET, url(&format!("http://{addr}/a")));
+    let (first, second) = tokio::join!(session.send(&prepared), session.send(&prepared));
+    assert_eq!(first.unwrap().response.body, "ok");
+    assert_eq!(second.unwrap().response.body, "ok");
+    let mut at_once: Vec<usize> = seen.try_iter().collect();
+    at_once.sort_unstable();
+    assert_eq!(
+        at_once,
+        [0, 1],
+        "one connection each, neither waiting for the other"
+    );
+    for _ in 0..3 {
+        session.send(&prepared).await.unwrap();
+    }
+    let after: Vec<usize> = seen.try_iter().collect();
+    assert_eq!(after.len(), 3);
+    assert!(
+        after.iter().all(|c| *c < 2),
+        "the two idle ones are used again: {after:?}"
     );
 }
 
