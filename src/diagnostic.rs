@@ -302,8 +302,7 @@ pub fn clean(text: &str) -> String {
 
 /// [`clean`], without a copy when there is nothing to clean (the usual case: a step's line).
 pub fn cleaned(text: &str) -> Cow<'_, str> {
-    let plain_ascii = |b: &u8| matches!(b, b' '..=b'~' | b'\n' | b'\t');
-    if text.as_bytes().iter().all(plain_ascii) || !text.chars().any(acts_on_terminal) {
+    if !may_act_on_terminal(text.as_bytes()) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
@@ -319,6 +318,38 @@ pub fn cleaned(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// Whether `bytes` hold a character [`acts_on_terminal`] matches, read from their UTF-8 bytes:
+/// printable ASCII is skipped in a tight loop, and the rest is matched without decoding
+/// characters: an ASCII control other than a line break or tab, a C1 control (`C2 80`–`C2
+/// 9F`), U+061C (`D8 9C`), or the marks U+200E/F, U+2028–U+202E (`E2 80 ..`) and
+/// U+2066–U+2069 (`E2 81 ..`). `✓`, `·` or `—` pass.
+fn may_act_on_terminal(bytes: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(skipped) = bytes[at..]
+        .iter()
+        .position(|&b| !(b' '..=b'~').contains(&b))
+    {
+        at += skipped;
+        let next = |n: usize| bytes.get(at + n).copied();
+        let acts = match bytes[at] {
+            b'\n' | b'\t' => false,
+            0..=0x1f | 0x7f => true,
+            0xc2 => matches!(next(1), Some(0x80..=0x9f)),
+            0xd8 => next(1) == Some(0x9c),
+            0xe2 => matches!(
+                (next(1), next(2)),
+                (Some(0x80), Some(0x8e | 0x8f | 0xa8..=0xae)) | (Some(0x81), Some(0xa6..=0xa9))
+            ),
+            _ => false,
+        };
+        if acts {
+            return true;
+        }
+        at += 1;
+    }
+    false
 }
 
 /// Whether a character does something on a terminal rather than show itself.
@@ -365,8 +396,18 @@ mod tests {
         assert!(matches!(cleaned("plain ascii\tline\n"), Cow::Borrowed(_)));
         assert!(matches!(cleaned("café 😀"), Cow::Borrowed(_)));
         assert!(matches!(cleaned("a\u{202e}b"), Cow::Owned(_)));
+        assert!(matches!(cleaned("✓ step · 12 ms — ok"), Cow::Borrowed(_)));
         let once = clean("\x1b[2J\r\u{9b}");
         assert_eq!(clean(&once), once, "cleaning twice changes nothing");
+    }
+
+    #[test]
+    fn the_byte_scan_finds_exactly_the_characters_that_act_on_a_terminal() {
+        let mut buf = [0; 4];
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            let bytes = c.encode_utf8(&mut buf).as_bytes();
+            assert_eq!(may_act_on_terminal(bytes), acts_on_terminal(c), "{c:?}");
+        }
     }
 
     #[test]

@@ -118,7 +118,9 @@ fn on_task<T: Send + 'static>(
     runtime: &tokio::runtime::Runtime,
     work: impl Future<Output = T> + Send + 'static,
 ) -> T {
-    match runtime.block_on(runtime.spawn(work)) {
+    let ended = runtime.block_on(runtime.spawn(work));
+    dmflow::report::deferred::flush();
+    match ended {
         Ok(value) => value,
         // Only a panic ends the task early (the runtime outlives `block_on`): carry it on.
         Err(error) => std::panic::resume_unwind(

@@ -133,6 +133,7 @@ fn writes_store(flow: &Flow) -> bool {
 /// What a SIGINT or SIGTERM does once a token request has been shielded from it: held off
 /// during the request (said once), then the process ends as the signal asks (130 or 143).
 pub fn on_signal(signal: Signal, moment: Moment) {
+    dmflow::report::deferred::flush();
     match moment {
         Moment::HeldOff => eprintln!(
             "dmflow: {} received during a token request: stopping as soon as its answer is stored",
@@ -335,7 +336,10 @@ async fn start_mock(
         token_ttl: token_ttl.unwrap_or(36_000) as i64,
         auto_approve: true,
         state_file: Some(state_dir.join("mock").join("emulator.json")),
-        warn: dmflow::mock::state::Warn(Arc::new(|m| eprintln!("dmflow mock: {m}"))),
+        warn: dmflow::mock::state::Warn(Arc::new(|m| {
+            dmflow::report::deferred::flush();
+            eprintln!("dmflow mock: {m}")
+        })),
         ..Default::default()
     };
     let running = dmflow::mock::start(config, 0).await?;

@@ -332,6 +332,7 @@ pub async fn exec(args: ExecArgs) -> Result<Category, Failure> {
     for (name, value) in &data.values {
         command.env(name, dmflow::template::value_to_text(value));
     }
+    dmflow::report::deferred::flush(); // our lines before the command's
     let status = command.status().await.map_err(|e| {
         Failure::new(
             Category::Runtime,

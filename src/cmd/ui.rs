@@ -3,6 +3,7 @@
 //! `CLICOLOR_FORCE`), `--quiet`, and a progress line for runs of many flows.
 
 use crate::cli::{ColorChoice, OutputArgs};
+use dmflow::report::deferred::DeferredStderr;
 use dmflow::report::terminal::Terminal;
 use dmflow::secret::Redactor;
 use std::io::IsTerminal;
@@ -73,20 +74,22 @@ pub fn quiet() -> bool {
 /// A note for a person on stderr (not under `--quiet`).
 pub fn note(text: &str) {
     if !quiet() {
+        dmflow::report::deferred::flush();
         eprintln!("{text}");
     }
 }
 
-/// Progress on stderr.
+/// Progress on stderr. When stderr is not a terminal, step lines are written in batches
+/// (see [`dmflow::report::deferred`]).
 pub fn terminal(redactor: Redactor, verbose: bool) -> Terminal {
-    Terminal::new(
-        Box::new(std::io::stderr()),
-        stderr_color(),
-        redactor,
-        verbose,
-    )
-    .interactive(std::io::stderr().is_terminal())
-    .quiet(quiet())
+    let interactive = std::io::stderr().is_terminal();
+    let out: Box<dyn std::io::Write + Send> = match interactive {
+        true => Box::new(std::io::stderr()),
+        false => Box::new(DeferredStderr),
+    };
+    Terminal::new(out, stderr_color(), redactor, verbose)
+        .interactive(interactive)
+        .quiet(quiet())
 }
 
 /// A progress line for runs of many flows at once, drawn only on a terminal.

@@ -131,8 +131,14 @@ impl Terminal {
     }
 
     /// The one way out to the terminal: masked, then cleaned of anything that could act on
-    /// the terminal (see [`for_terminal`]).
+    /// the terminal (see [`for_terminal`]), and flushed (with any step lines still waiting).
     fn write(&self, text: &str) {
+        self.emit(text, true);
+    }
+
+    /// [`Terminal::write`]; a step's lines are not flushed, so a writer that holds them
+    /// ([`super::deferred::DeferredStderr`]) writes them in batches.
+    fn emit(&self, text: &str, flush: bool) {
         let masked = self.redactor.masked(text);
         let masked = for_terminal(&masked, self.paint.0);
         let depth = self.depth.load(std::sync::atomic::Ordering::Relaxed);
@@ -145,7 +151,9 @@ impl Terminal {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         let mut emit = || {
             let _ = out.write_all(masked.as_bytes());
-            let _ = out.flush();
+            if flush {
+                let _ = out.flush();
+            }
         };
         match spinner.as_ref() {
             Some(bar) => bar.suspend(emit),
@@ -440,7 +448,7 @@ impl Observer for Terminal {
     }
 
     fn step_finished(&self, flow: &Flow, step: Option<&Step>, result: &StepResult) {
-        self.write(&self.step_text(flow, step, result));
+        self.emit(&self.step_text(flow, step, result), false);
     }
 }
 
