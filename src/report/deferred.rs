@@ -6,7 +6,7 @@
 //! the order of lines never changes. A terminal gets its lines at once, as before.
 
 use std::io::{self, Write};
-use std::sync::{Condvar, Mutex, MutexGuard, Once};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The longest a step's line waits before it is written.
@@ -27,7 +27,6 @@ static HELD: Mutex<Held> = Mutex::new(Held {
 });
 /// Wakes the writing thread when bytes come after none were waiting.
 static CAME: Condvar = Condvar::new();
-static WRITER: Once = Once::new();
 
 /// stderr, where a write waits (at most [`PACE`]) until the writing thread or [`flush`]
 /// writes it out. Without that thread (it could not start), every write goes out at once.
@@ -63,14 +62,13 @@ fn held() -> MutexGuard<'static, Held> {
 
 /// Starts the writing thread once; whether it runs.
 fn writer_started() -> bool {
-    static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    WRITER.call_once(|| {
-        let spawned = std::thread::Builder::new()
+    static STARTED: OnceLock<bool> = OnceLock::new();
+    *STARTED.get_or_init(|| {
+        std::thread::Builder::new()
             .name("dmflow-stderr".into())
-            .spawn(write_when_due);
-        STARTED.store(spawned.is_ok(), std::sync::atomic::Ordering::Relaxed);
-    });
-    STARTED.load(std::sync::atomic::Ordering::Relaxed)
+            .spawn(write_when_due)
+            .is_ok()
+    })
 }
 
 /// The writing thread: sleeps until bytes wait, then until they are [`PACE`] old.

@@ -91,24 +91,24 @@ impl Connections {
         mut request: hyper::Request<Full<Bytes>>,
         origin: Origin,
     ) -> Result<(hyper::Response<hyper::body::Incoming>, Lease), SendError> {
-        while let Some(mut sender) = self.take_idle(&origin) {
-            if sender.ready().await.is_err() {
+        loop {
+            let (mut sender, reused) = match self.take_idle(&origin) {
+                Some(sender) => (sender, true),
+                // Boxed: connecting (a name lookup among it) is rare and its future large,
+                // and every step's future would otherwise carry it.
+                None => (Box::pin(self.connect(&origin)).await?, false),
+            };
+            if reused && sender.ready().await.is_err() {
                 continue; // closed while idle
             }
             match sender.try_send_request(request).await {
                 Ok(response) => return Ok((response, self.lease(origin, sender))),
                 Err(mut failed) => match failed.take_message() {
-                    Some(unsent) => request = unsent,
-                    None => return Err(SendError::Http(failed.into_error())),
+                    // Each idle connection is tried once; a new one is not tried again.
+                    Some(unsent) if reused => request = unsent,
+                    _ => return Err(SendError::Http(failed.into_error())),
                 },
             }
-        }
-        // Boxed: connecting (a name lookup among it) is rare and its future large, and every
-        // step's future would otherwise carry it.
-        let mut sender = Box::pin(self.connect(&origin)).await?;
-        match sender.try_send_request(request).await {
-            Ok(response) => Ok((response, self.lease(origin, sender))),
-            Err(failed) => Err(SendError::Http(failed.into_error())),
         }
     }
 
