@@ -334,7 +334,13 @@ enum Kind {
     /// No template syntax: the text as it is.
     Literal(String),
     /// Exactly one `<< expr >>`: evaluated, keeping the value's type.
-    Expr(minijinja::Expression<'static, 'static>, String),
+    Expr {
+        expr: minijinja::Expression<'static, 'static>,
+        source: String,
+        /// The name, when the expression is only a variable's name (`<<TOKEN>>`): a string
+        /// variable is then read without the engine, which would give the same string.
+        variable: Option<String>,
+    },
     /// Text with templates in it.
     Text(OwnedTemplate),
 }
@@ -376,6 +382,22 @@ fn single_expression(text: &str) -> Option<&str> {
     .then_some(inner)
 }
 
+/// The name in `<< NAME >>` when the expression is only a variable's name, and not one of the
+/// engine's constants (`true`, `none`...), which a variable cannot override.
+fn bare_variable(expr: &str) -> Option<&str> {
+    let name = expr.trim();
+    let constant = ["true", "false", "none"]
+        .iter()
+        .any(|word| name.eq_ignore_ascii_case(word));
+    (is_variable_name(name) && !constant).then_some(name)
+}
+
+/// The value of a bare variable (see [`bare_variable`]) when it is a string. The engine looks a
+/// name up in the variables before its globals, so this is the string it would produce.
+fn string_variable<'c>(variable: &Option<String>, cx: &'c Context) -> Option<&'c str> {
+    cx.vars.get(variable.as_deref()?)?.as_str()
+}
+
 impl Template {
     /// A template that is plain text.
     pub fn literal(text: impl Into<String>) -> Template {
@@ -398,11 +420,13 @@ impl Template {
             accumulates,
         } = validate(text)?;
         let kind = match single_expression(text) {
-            Some(expr) => Kind::Expr(
-                ENV.compile_expression_owned(expr.to_string())
+            Some(expr) => Kind::Expr {
+                expr: ENV
+                    .compile_expression_owned(expr.to_string())
                     .map_err(invalid)?,
-                text.to_string(),
-            ),
+                source: text.to_string(),
+                variable: bare_variable(expr).map(str::to_owned),
+            },
             None => Kind::Text(
                 OwnedTemplate::try_new(text.to_string(), |source| env().template_from_str(source))
                     .map_err(invalid)?,
@@ -426,7 +450,7 @@ impl Template {
     /// The text the template was written as.
     pub fn source(&self) -> &str {
         match &self.kind {
-            Kind::Literal(text) | Kind::Expr(_, text) => text,
+            Kind::Literal(text) | Kind::Expr { source: text, .. } => text,
             Kind::Text(t) => t.borrow_owner(),
         }
     }
@@ -459,7 +483,11 @@ impl Template {
     pub fn render(&self, cx: &Context) -> Result<String, TemplateError> {
         match &self.kind {
             Kind::Literal(text) => Ok(text.clone()),
-            Kind::Expr(expr, _) => {
+            Kind::Expr { expr, variable, .. } => {
+                if let Some(text) = string_variable(variable, cx) {
+                    self.fits(text.len())?;
+                    return Ok(text.to_owned());
+                }
                 let value = self.eval(expr, cx)?;
                 let text = display(&value).map_err(|shape| self.refused(shape))?;
                 self.fits(text.len())?;
@@ -480,7 +508,11 @@ impl Template {
     /// Renders keeping the value's type when the leaf is exactly one `<< expr >>`.
     pub fn render_value(&self, cx: &Context) -> Result<serde_json::Value, TemplateError> {
         match &self.kind {
-            Kind::Expr(expr, _) => {
+            Kind::Expr { expr, variable, .. } => {
+                if let Some(text) = string_variable(variable, cx) {
+                    self.fits(text.len())?;
+                    return Ok(serde_json::Value::String(text.to_owned()));
+                }
                 let value = self.eval(expr, cx)?;
                 if let Some(text) = value.as_str() {
                     self.fits(text.len())?;
@@ -981,6 +1013,38 @@ mod tests {
             .unwrap()
             .render_value(&cx(v))
             .unwrap()
+    }
+
+    #[test]
+    fn a_bare_string_variable_is_read_without_the_engine_and_gives_what_it_gives() {
+        let fast = |text: &str| match Template::compile(text).unwrap().kind {
+            Kind::Expr { variable, .. } => variable,
+            _ => None,
+        };
+        assert_eq!(fast("<< TOKEN >>").as_deref(), Some("TOKEN"));
+        for text in [
+            "<<true>>",
+            "<<None>>",
+            "<<a.b>>",
+            "<<a | upper>>",
+            "x<<a>>",
+            "<<env('A')>>",
+        ] {
+            assert_eq!(fast(text), None, "{text}");
+        }
+        let v = json!({"TOKEN": "abc", "n": 3, "list": [1, 2], "true": "mine", "range": "mine"});
+        assert_eq!(value("<< TOKEN >>", v.clone()), json!("abc"));
+        assert_eq!(render("<<TOKEN>>", v.clone()).unwrap(), "abc");
+        // Other values go through the engine, keeping their type.
+        assert_eq!(value("<<n>>", v.clone()), json!(3));
+        assert_eq!(value("<<list>>", v.clone()), json!([1, 2]));
+        // A constant stays the constant; a global the flow defines as a variable is the flow's.
+        assert_eq!(value("<<true>>", v.clone()), json!(true));
+        assert_eq!(value("<<range>>", v.clone()), json!("mine"));
+        assert!(matches!(
+            render("<<MISSING>>", v),
+            Err(TemplateError::Undefined { name }) if name == "MISSING"
+        ));
     }
 
     #[test]

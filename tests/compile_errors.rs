@@ -155,3 +155,19 @@ fn a_bad_value_from_the_command_line_is_refused_before_anything_is_sent() {
     assert!(stderr.contains("late.yaml:7:15"), "{stderr}");
     assert_eq!(common::hits("late"), 0, "nothing may be sent");
 }
+
+#[test]
+fn a_variable_an_earlier_step_saves_is_checked_with_the_value_it_saves() {
+    // `verb` starts as no method at all; step 1 saves a good one, which is what step 2 sends.
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write_flow(
+        dir.path(),
+        "saved.yaml",
+        &format!(
+            "vars:\n  base: {}\n  verb: FOO BAR\nsteps:\n  - http: {{ url: '<<base>>/query', query: {{ verb: GET }} }}\n    save:\n      verb: $[0][1]\n  - http:\n      method: <<verb>>\n      url: <<base>>/tracked/saved\n",
+            server()
+        ),
+    );
+    common::passes(dmflow(dir.path()).args(["run", "--no-store"]).arg(&flow));
+    assert_eq!(common::hits("saved"), 1);
+}

@@ -59,6 +59,31 @@ impl Run<'_> {
     }
 }
 
+/// Whatever can be known before sending, checked before sending: each step rendered with the
+/// flow's initial variables ([`super::kind::Action::preflight`]), the first refusal returned.
+/// A variable an earlier step saves is left out from there on, since the step will see the
+/// saved value: a template reading it waits for the run.
+fn preflight(run: &mut Run<'_>) -> Option<StepError> {
+    let flow = run.flow;
+    let initial = run.vars.clone();
+    let cx = run.cx();
+    let refused = flow.steps.iter().find_map(|step| {
+        let refused = match &step.action {
+            StepAction::Kind(action) => action.preflight(&cx).err(),
+            StepAction::Flow(_) => None,
+        };
+        for capture in &step.save {
+            if cx.vars.vars.contains(&capture.name) {
+                cx.vars.vars_mut().remove(&capture.name);
+            }
+        }
+        refused
+    });
+    drop(cx);
+    run.vars = initial;
+    refused
+}
+
 /// Runs one flow from start to end.
 pub async fn run_flow(flow: &Flow, options: &RunOptions, observer: &dyn Observer) -> FlowResult {
     run_with(flow, options, observer, Vec::new(), None).await
@@ -118,14 +143,7 @@ async fn run_steps(
         artifacts: Extensions::new(),
         notes: FlowNotes { observer, flow },
     };
-    // Whatever can be known before sending is checked before sending.
-    let cx = run.cx();
-    let refused = flow.steps.iter().find_map(|step| match &step.action {
-        StepAction::Kind(action) => action.preflight(&cx).err(),
-        StepAction::Flow(_) => None,
-    });
-    drop(cx);
-    if let Some(error) = refused {
+    if let Some(error) = preflight(&mut run) {
         return refuse(result, error);
     }
     let mut stopped = false;
