@@ -1,6 +1,6 @@
 //! The whole command-line surface (clap derive).
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 
 const ABOUT: &str =
@@ -61,47 +61,47 @@ pub enum ColorChoice {
 pub enum Command {
     /// Run flows in order; one line per step on stderr, results on stdout with --json.
     #[command(after_help = dmflow::exit::HELP)]
-    Run(RunArgs),
+    Run(Deferred<RunArgs>),
     /// Run flows and compare their redacted transcripts with stored snapshots.
     #[command(
         after_help = format!("A differing snapshot fails its flow (✗ and a diff, exit 1, \"ok\": false in --json, a failing\n`snapshot` case in JUnit). A missing snapshot is written, except under CI=true where it fails.\n\nExamples:\n  dmflow test --mock flows/*.yaml\n  dmflow test --mock --update flows/me.yaml\n  dmflow test --mock --shard 2/3 flows/*.yaml --report junit=out.xml\n\n{}", dmflow::exit::HELP)
     )]
-    Test(TestArgs),
+    Test(Deferred<TestArgs>),
     /// Validate flows without sending anything: YAML, fields, templates and variables.
     #[command(after_help = dmflow::exit::HELP)]
-    Check(CheckArgs),
+    Check(Deferred<CheckArgs>),
     /// Serve the Dailymotion emulator on 127.0.0.1 until Ctrl-C.
     #[command(
         after_help = "It shares its state (signing key, revocations) with `dmflow run --mock` on the same state\ndirectory, so tokens of either work with the other and survive restarts.\nExamples:\n  dmflow mock                                  # port 8090, consent page with Allow/Deny\n  dmflow mock --port 0 --auto-approve          # any free port, sign-ins approved at once\n  dmflow mock --ephemeral --encoding-time 3s   # a throwaway provider, uploads processed in 3s\nFault injection: curl -X POST 'http://127.0.0.1:8090/_mock/fail-next?path=/me&status=503&retry_after=2'"
     )]
-    Mock(MockArgs),
+    Mock(Deferred<MockArgs>),
     /// Print the stored outputs as environment variables: eval "$(dmflow env)".
     #[command(
         after_help = "Examples:\n  eval \"$(dmflow env)\"\n  dmflow env --format dotenv > .env.tokens\n  dmflow env --format github        # in GitHub Actions: masked, appended to $GITHUB_ENV"
     )]
-    Env(EnvArgs),
+    Env(Deferred<EnvArgs>),
     /// Print a valid access token (refreshed first if needed), for scripts.
     #[command(
         after_help = "Examples:\n  curl -H \"Authorization: Bearer $(dmflow token)\" https://api.dailymotion.com/me\n  dmflow token --json | jq -r .expires_at"
     )]
-    Token(ProfileJsonArgs),
+    Token(Deferred<ProfileJsonArgs>),
     /// Run a command with the stored outputs in its environment; exits with its code.
     #[command(after_help = "Example:\n  dmflow exec -- node upload.js")]
-    Exec(ExecArgs),
+    Exec(Deferred<ExecArgs>),
     /// Show what the token store holds for a profile (tokens masked) and when it expires.
-    Status(ProfileJsonArgs),
+    Status(Deferred<ProfileJsonArgs>),
     /// Revoke the stored tokens with the provider (Dailymotion: /logout) and delete them.
-    Logout(ProfileArgs),
+    Logout(Deferred<ProfileArgs>),
     /// Print a shell completion script on stdout.
     #[command(
         after_help = "Examples:\n  source <(dmflow completions bash)                       # bash, this shell\n  dmflow completions bash > ~/.local/share/bash-completion/completions/dmflow\n  dmflow completions zsh > \"${fpath[1]}/_dmflow\"\n  dmflow completions fish > ~/.config/fish/completions/dmflow.fish\n  dmflow completions powershell >> $PROFILE"
     )]
-    Completions(CompletionsArgs),
+    Completions(Deferred<CompletionsArgs>),
     /// Print the manual page (roff) on stdout: dmflow man | man -l -
     #[command(
         after_help = "Examples:\n  dmflow man | man -l -\n  dmflow man run | man -l -\n  dmflow man --dir /usr/local/share/man/man1   # dmflow.1 and one page per command"
     )]
-    Man(ManArgs),
+    Man(Deferred<ManArgs>),
     /// Print the JSON Schema of flow files on stdout, for editors and validators.
     #[command(
         after_help = "Flow files point editors at it with a first line such as\n  # yaml-language-server: $schema=../schemas/flow.schema.json\n\nExamples:\n  dmflow schema > schemas/flow.schema.json\n  dmflow schema | jq '.[\"$defs\"].Step.properties | keys'"
@@ -112,7 +112,61 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  dmflow init my-project && cd my-project && dmflow run --mock flows/me.yaml\n  dmflow init            # in the current directory"
     )]
-    Init(InitArgs),
+    Init(Deferred<InitArgs>),
+}
+
+/// A command's options, added to the command line's definition only when clap enters that
+/// command (to parse it, or for its help, completions or manual page): a start of `dmflow run`
+/// does not build the options of every other command too.
+#[derive(Debug)]
+pub struct Deferred<T>(pub T);
+
+impl<T: Args> Args for Deferred<T> {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        command.defer(keeping_about::<T>)
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        command.defer(keeping_about::<T>)
+    }
+
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+}
+
+/// `T`'s options added to `command`, whose description stays the command's own: the doc
+/// comment of a struct `T` flattens in would otherwise replace it, now that it comes last.
+fn keeping_about<T: Args>(command: clap::Command) -> clap::Command {
+    let about = command.get_about().cloned();
+    let long_about = command.get_long_about().cloned();
+    let command = T::augment_args(command);
+    let command = match about {
+        Some(about) => command.about(about),
+        None => command,
+    };
+    match long_about {
+        Some(long_about) => command.long_about(long_about),
+        None => command.long_about(None::<&str>),
+    }
+}
+
+impl<T: FromArgMatches> FromArgMatches for Deferred<T> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(Deferred)
+    }
+
+    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(matches).map(Deferred)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+
+    fn update_from_arg_matches_mut(&mut self, matches: &mut ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(matches)
+    }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -451,5 +505,43 @@ impl From<ExportFormat> for dmflow::export::Format {
             ExportFormat::Json => dmflow::export::Format::Json,
             ExportFormat::Github => dmflow::export::Format::Github,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn a_command_gets_its_options_only_when_clap_enters_it_and_keeps_its_own_description() {
+        let unbuilt = Cli::command();
+        let run = unbuilt.find_subcommand("run").unwrap();
+        assert_eq!(run.get_arguments().count(), 0, "built at start");
+
+        let mut built = Cli::command();
+        built.build();
+        built.clone().debug_assert();
+        let run = built.find_subcommand("run").unwrap();
+        assert!(run.get_arguments().any(|a| a.get_id() == "mock"));
+        // The description is the command's, not that of a struct its options flatten in.
+        let about = |name: &str| {
+            let command = built.find_subcommand(name).unwrap();
+            let long = command.get_long_about().map(ToString::to_string);
+            (command.get_about().unwrap().to_string(), long)
+        };
+        assert!(
+            about("run").0.starts_with("Run flows in order"),
+            "{:?}",
+            about("run")
+        );
+        assert!(
+            about("check").0.starts_with("Validate flows"),
+            "{:?}",
+            about("check")
+        );
+        assert!(about("token").0.starts_with("Print a valid access token"));
+        assert_eq!(about("token").1, None);
+        assert!(about("init").0.starts_with("Start a project"));
     }
 }

@@ -18,7 +18,7 @@ mod tokens;
 mod ui;
 mod vars;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, Deferred};
 use dmflow::Category;
 use dmflow::diagnostic::Diagnostic;
 
@@ -78,10 +78,10 @@ impl From<dmflow::Error> for Failure {
 /// Whether the command writes a JSON document on stdout.
 fn wants_json(command: &Command) -> bool {
     match command {
-        Command::Run(args) => args.common.json,
-        Command::Test(args) => args.common.json,
-        Command::Check(args) => args.json,
-        Command::Token(args) | Command::Status(args) => args.json,
+        Command::Run(Deferred(args)) => args.common.json,
+        Command::Test(Deferred(args)) => args.common.json,
+        Command::Check(Deferred(args)) => args.json,
+        Command::Token(Deferred(args)) | Command::Status(Deferred(args)) => args.json,
         _ => false,
     }
 }
@@ -89,9 +89,9 @@ fn wants_json(command: &Command) -> bool {
 /// The `--limit` options of the commands that take them.
 fn limits(command: &Command) -> &[String] {
     match command {
-        Command::Run(args) => &args.common.limits.limits,
-        Command::Test(args) => &args.common.limits.limits,
-        Command::Check(args) => &args.limits.limits,
+        Command::Run(Deferred(args)) => &args.common.limits.limits,
+        Command::Test(Deferred(args)) => &args.common.limits.limits,
+        Command::Check(Deferred(args)) => &args.limits.limits,
         _ => &[],
     }
 }
@@ -153,19 +153,19 @@ pub fn main(cli: Cli) -> Category {
         }
     };
     let outcome = match cli.command {
-        Command::Run(args) => on_task(&runtime, run::command(args)),
-        Command::Test(args) => on_task(&runtime, test::command(args)),
-        Command::Check(args) => check::command(args),
-        Command::Mock(args) => on_task(&runtime, mock::command(args)),
-        Command::Env(args) => on_task(&runtime, tokens::env(args)),
-        Command::Token(args) => on_task(&runtime, tokens::token(args)),
-        Command::Exec(args) => on_task(&runtime, tokens::exec(args)),
-        Command::Status(args) => on_task(&runtime, tokens::status(args)),
-        Command::Logout(args) => on_task(&runtime, tokens::logout(args)),
-        Command::Completions(args) => manual::completions(args),
-        Command::Man(args) => manual::man(args),
+        Command::Run(Deferred(args)) => on_task(&runtime, run::command(args)),
+        Command::Test(Deferred(args)) => on_task(&runtime, test::command(args)),
+        Command::Check(Deferred(args)) => check::command(args),
+        Command::Mock(Deferred(args)) => on_task(&runtime, mock::command(args)),
+        Command::Env(Deferred(args)) => on_task(&runtime, tokens::env(args)),
+        Command::Token(Deferred(args)) => on_task(&runtime, tokens::token(args)),
+        Command::Exec(Deferred(args)) => on_task(&runtime, tokens::exec(args)),
+        Command::Status(Deferred(args)) => on_task(&runtime, tokens::status(args)),
+        Command::Logout(Deferred(args)) => on_task(&runtime, tokens::logout(args)),
+        Command::Completions(Deferred(args)) => manual::completions(args),
+        Command::Man(Deferred(args)) => manual::man(args),
         Command::Schema => schema::command(),
-        Command::Init(args) => init::command(args),
+        Command::Init(Deferred(args)) => init::command(args),
     };
     outcome.unwrap_or_else(|failure| {
         if json {
