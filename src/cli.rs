@@ -127,7 +127,7 @@ impl<T: Args> Args for Deferred<T> {
     }
 
     fn augment_args_for_update(command: clap::Command) -> clap::Command {
-        command.defer(keeping_about::<T>)
+        command.defer(keeping_about_for_update::<T>)
     }
 
     fn group_id() -> Option<clap::Id> {
@@ -135,12 +135,26 @@ impl<T: Args> Args for Deferred<T> {
     }
 }
 
-/// `T`'s options added to `command`, whose description stays the command's own: the doc
-/// comment of a struct `T` flattens in would otherwise replace it, now that it comes last.
+/// [`keep_about`] with `T`'s options.
 fn keeping_about<T: Args>(command: clap::Command) -> clap::Command {
+    keep_about(command, T::augment_args)
+}
+
+/// [`keep_about`] with `T`'s options as clap's `update_from` takes them (none required).
+fn keeping_about_for_update<T: Args>(command: clap::Command) -> clap::Command {
+    keep_about(command, T::augment_args_for_update)
+}
+
+/// Options added to `command` by `augment`, its description staying the command's own: the doc
+/// comment of a struct the options flatten in would otherwise replace it, now that it comes
+/// last.
+fn keep_about(
+    command: clap::Command,
+    augment: fn(clap::Command) -> clap::Command,
+) -> clap::Command {
     let about = command.get_about().cloned();
     let long_about = command.get_long_about().cloned();
-    let command = T::augment_args(command);
+    let command = augment(command);
     let command = match about {
         Some(about) => command.about(about),
         None => command,

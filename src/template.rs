@@ -392,12 +392,6 @@ fn bare_variable(expr: &str) -> Option<&str> {
     (is_variable_name(name) && !constant).then_some(name)
 }
 
-/// The value of a bare variable (see [`bare_variable`]) when it is a string. The engine looks a
-/// name up in the variables before its globals, so this is the string it would produce.
-fn string_variable<'c>(variable: &Option<String>, cx: &'c Context) -> Option<&'c str> {
-    cx.vars.get(variable.as_deref()?)?.as_str()
-}
-
 impl Template {
     /// A template that is plain text.
     pub fn literal(text: impl Into<String>) -> Template {
@@ -484,8 +478,7 @@ impl Template {
         match &self.kind {
             Kind::Literal(text) => Ok(text.clone()),
             Kind::Expr { expr, variable, .. } => {
-                if let Some(text) = string_variable(variable, cx) {
-                    self.fits(text.len())?;
+                if let Some(text) = self.string_variable(variable, cx)? {
                     return Ok(text.to_owned());
                 }
                 let value = self.eval(expr, cx)?;
@@ -509,8 +502,7 @@ impl Template {
     pub fn render_value(&self, cx: &Context) -> Result<serde_json::Value, TemplateError> {
         match &self.kind {
             Kind::Expr { expr, variable, .. } => {
-                if let Some(text) = string_variable(variable, cx) {
-                    self.fits(text.len())?;
+                if let Some(text) = self.string_variable(variable, cx)? {
                     return Ok(serde_json::Value::String(text.to_owned()));
                 }
                 let value = self.eval(expr, cx)?;
@@ -527,6 +519,24 @@ impl Template {
             }
             _ => self.render(cx).map(serde_json::Value::String),
         }
+    }
+
+    /// The value of a bare variable (see [`bare_variable`]) when it is a string, within the
+    /// output limit. The engine looks a name up in the variables before its globals, so this is
+    /// the string it would produce.
+    fn string_variable<'c>(
+        &self,
+        variable: &Option<String>,
+        cx: &'c Context,
+    ) -> Result<Option<&'c str>, TemplateError> {
+        let text = variable
+            .as_deref()
+            .and_then(|name| cx.vars.get(name))
+            .and_then(serde_json::Value::as_str);
+        if let Some(text) = text {
+            self.fits(text.len())?;
+        }
+        Ok(text)
     }
 
     fn eval(
