@@ -75,6 +75,29 @@ fn the_output_limit_can_be_lowered_and_raised() {
 }
 
 #[test]
+fn a_variable_read_alone_is_held_to_the_output_limit_too() {
+    // `<< big >>` reads a plain string variable without the template engine: same limit.
+    let dir = tempfile::tempdir().unwrap();
+    let vars = format!("  big: {}\n", "x".repeat(3000));
+    write_flow(
+        dir.path(),
+        "alone.yaml",
+        &flow_with_header(&vars, "<< big >>"),
+    );
+    let (code, err) = dmflow_in(
+        dir.path(),
+        &["run", "alone.yaml", "--limit", "template-output=2KiB"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("produces more than 2 KiB"), "{err}");
+    let (code, err) = dmflow_in(
+        dir.path(),
+        &["run", "alone.yaml", "--limit", "template-output=4KiB"],
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
 fn nested_loops_over_huge_strings_run_out_of_fuel() {
     let dir = tempfile::tempdir().unwrap();
     let vars = "  s: '<% for i in range(100000) %>a<% endfor %>'\n  spin: '<% for a in s %><% for b in s %><% endfor %><% endfor %>done'\n";
